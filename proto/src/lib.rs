@@ -1,0 +1,19 @@
+//! The formats every part of seamless shares.
+//!
+//! - [`log`]: the compact, crash-safe binary probe log written by
+//!   `seamless-agent` (one record per probe).
+//! - [`outcome`]: what happened to one probe, with causes kept apart.
+//! - [`timeline`]: rollout events, one JSON object a line (`timeline.jsonl`),
+//!   written by `seamless-controller` and by the lab.
+//! - [`run`]: the run directory, the contract between the parts, and
+//!   `run.json`.
+
+pub mod log;
+pub mod outcome;
+pub mod run;
+pub mod timeline;
+
+pub use log::{Header, LogError, LogReader, LogWriter, Probe, ProbeLog, Schedule, TornTail};
+pub use outcome::Outcome;
+pub use run::{GroundTruth, RunInfo};
+pub use timeline::{Event, EventKind, ObjectRef};

@@ -1,0 +1,225 @@
+//! The probe log format: round trips, golden bytes, torn tails, corruption.
+
+use proptest::prelude::*;
+use seamless_proto::log::{FORMAT_VERSION, Header, LogError, LogReader, LogWriter, MAGIC, Probe};
+use seamless_proto::{Outcome, Schedule};
+
+fn sample_probes() -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for i in 0..40u64 {
+        let outcome = match i {
+            10..=14 => Outcome::ConnectRefused,
+            15 => Outcome::Reset,
+            30 => Outcome::LocalPortExhausted,
+            _ => Outcome::Ok,
+        };
+        let ok = outcome == Outcome::Ok;
+        probes.push(Probe {
+            intended_ns: 1_000_000 + i * 200_000,
+            start_ns: 1_000_000 + i * 200_000 + 3_000 + i,
+            connect_ns: 35_000 + i * 10,
+            first_byte_ns: if ok { 80_000 + i } else { 0 },
+            total_ns: if ok { 81_000 + i } else { 36_000 },
+            status: if ok { 200 } else { 0 },
+            outcome,
+            backend: if ok { 1 + (i >= 20) as u32 } else { 0 },
+        });
+    }
+    probes
+}
+
+/// Writes the sample in frames of 8 probes, the backend names registered as
+/// the agent would (before the first probe that names them).
+fn sample_log() -> Vec<u8> {
+    let mut w = LogWriter::new(Vec::new(), &Header::example()).unwrap();
+    for (i, p) in sample_probes().iter().enumerate() {
+        if i == 0 {
+            assert_eq!(w.backend_id("web-old"), 1);
+        }
+        if i == 20 {
+            assert_eq!(w.backend_id("web-new"), 2);
+        }
+        w.push(p).unwrap();
+        if i % 8 == 7 {
+            w.flush_frame().unwrap();
+        }
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let bytes = sample_log();
+    let log = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
+    assert_eq!(log.header, Header::example());
+    assert_eq!(log.probes, sample_probes());
+    assert_eq!(log.backends, ["web-old", "web-new"]);
+    assert_eq!(log.backend_name(2), Some("web-new"));
+    assert_eq!(log.backend_name(0), None);
+    assert_eq!(log.end_count, Some(40));
+    assert_eq!(log.torn, None);
+}
+
+#[test]
+fn compact_on_disk() {
+    let bytes = sample_log();
+    let empty = LogWriter::new(Vec::new(), &Header::example())
+        .unwrap()
+        .finish()
+        .unwrap();
+    let per_probe = (bytes.len() - empty.len()) as f64 / 40.0;
+    assert!(per_probe <= 24.0, "{per_probe} bytes per probe");
+}
+
+#[test]
+fn golden_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v1.log");
+    let bytes = sample_log();
+    if std::env::var_os("SEAMLESS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &bytes).unwrap();
+    }
+    let golden = std::fs::read(path).expect("golden file (SEAMLESS_UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(bytes, golden, "the encoding changed: bump FORMAT_VERSION");
+    let log = LogReader::new(&golden[..]).unwrap().read_all().unwrap();
+    assert_eq!(log.probes, sample_probes());
+}
+
+#[test]
+fn truncation_at_every_offset_keeps_every_whole_frame() {
+    let bytes = sample_log();
+    let full = sample_probes();
+    let header_len = LogWriter::new(Vec::new(), &Header::example())
+        .unwrap()
+        .get_ref()
+        .len();
+    let mut last_count = 0;
+    for cut in 0..bytes.len() {
+        let r = LogReader::new(&bytes[..cut]);
+        if cut < header_len {
+            assert!(
+                matches!(r, Err(LogError::TruncatedHeader { .. })),
+                "cut at {cut}: {:?}",
+                r.err()
+            );
+            continue;
+        }
+        let log = r.unwrap().read_all().unwrap();
+        // Whole frames only, in order, and never fewer than a shorter cut gave.
+        assert_eq!(log.probes[..], full[..log.probes.len()], "cut at {cut}");
+        assert!(log.probes.len() >= last_count);
+        assert_eq!(log.probes.len() % 8, 0, "cut at {cut}");
+        last_count = log.probes.len();
+        match log.torn {
+            Some(t) => assert_eq!(t.offset + t.bytes_lost, cut as u64),
+            None => assert!(log.end_count.is_none() || cut == bytes.len()),
+        }
+    }
+    assert_eq!(last_count, 40);
+}
+
+#[test]
+fn every_bit_flip_after_the_magic_is_detected() {
+    let bytes = sample_log();
+    let full = sample_probes();
+    for i in MAGIC.len()..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            let result = LogReader::new(&b[..]).and_then(|r| r.read_all());
+            match result {
+                Err(LogError::Corrupt { offset, .. }) => assert!(offset <= i as u64),
+                Err(LogError::UnsupportedVersion { .. }) => assert!(i < MAGIC.len() + 2),
+                // A flip in a length field can make the last frame look cut short.
+                Ok(log) => {
+                    assert!(
+                        log.torn.is_some() || log.end_count.is_none(),
+                        "flip at {i}.{bit} undetected"
+                    );
+                    assert_eq!(log.probes[..], full[..log.probes.len()]);
+                }
+                Err(e) => assert!(
+                    matches!(e, LogError::TruncatedHeader { .. }),
+                    "flip at {i}.{bit}: {e}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn newer_version_is_refused_and_garbage_is_not_a_log() {
+    let mut bytes = sample_log();
+    bytes[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let err = LogReader::new(&bytes[..]).err().unwrap();
+    assert!(
+        matches!(err, LogError::UnsupportedVersion { found, .. } if found == FORMAT_VERSION + 1)
+    );
+    assert!(err.to_string().contains("upgrade seamless"), "{err}");
+    assert!(matches!(
+        LogReader::new(&b"GET / HTTP/1.0\r\n"[..]),
+        Err(LogError::BadMagic)
+    ));
+}
+
+#[test]
+fn concurrency_schedule_and_empty_log() {
+    let mut h = Header::example();
+    h.schedule = Schedule::Concurrency { workers: 64 };
+    h.backend_header = None;
+    let bytes = LogWriter::new(Vec::new(), &h).unwrap().finish().unwrap();
+    let log = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
+    assert_eq!(log.header, h);
+    assert!(log.probes.is_empty());
+    assert_eq!(log.end_count, Some(0));
+}
+
+fn arb_outcome() -> impl Strategy<Value = Outcome> {
+    (0..Outcome::ALL.len()).prop_map(|i| Outcome::ALL[i])
+}
+
+fn arb_probe() -> impl Strategy<Value = Probe> {
+    (any::<[u64; 5]>(), any::<u16>(), arb_outcome()).prop_map(|(t, status, outcome)| Probe {
+        intended_ns: t[0],
+        start_ns: t[1],
+        connect_ns: t[2],
+        first_byte_ns: t[3],
+        total_ns: t[4],
+        status,
+        outcome,
+        backend: 0,
+    })
+}
+
+proptest! {
+    #[test]
+    fn any_probes_round_trip(probes in prop::collection::vec(arb_probe(), 0..200), cut in 1usize..64) {
+        let mut w = LogWriter::new(Vec::new(), &Header::example()).unwrap();
+        for (i, p) in probes.iter().enumerate() {
+            w.push(p).unwrap();
+            if i % cut == 0 { w.flush_frame().unwrap(); }
+        }
+        let bytes = w.finish().unwrap();
+        let log = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
+        prop_assert_eq!(log.probes, probes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(tail in prop::collection::vec(any::<u8>(), 0..4096)) {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&tail);
+        if let Ok(r) = LogReader::new(&bytes[..]) {
+            let _ = r.read_all();
+        }
+        let _ = LogReader::new(&tail[..]).and_then(|r| r.read_all());
+    }
+
+    #[test]
+    fn valid_header_then_garbage_never_panics(tail in prop::collection::vec(any::<u8>(), 0..4096)) {
+        let mut bytes = LogWriter::new(Vec::new(), &Header::example()).unwrap().finish().unwrap();
+        bytes.truncate(bytes.len() - 9);
+        bytes.extend_from_slice(&tail);
+        let log = LogReader::new(&bytes[..]).unwrap().read_all();
+        if let Ok(log) = log { prop_assert!(log.probes.len() <= tail.len()); }
+    }
+}
