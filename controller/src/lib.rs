@@ -1,1 +1,36 @@
-//! placeholder
+//! seamless-controller: triggers a Deployment rollout through the Kubernetes
+//! API and records its timeline (`rollout`), and runs the same experiment on
+//! an emulated node on one Linux machine (`lab`).
+
+pub mod lab;
+pub mod rollout;
+pub mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(name = "seamless-controller", version, about)]
+pub struct Opts {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trigger a rolling update of a Deployment and record its timeline.
+    Rollout(rollout::Opts),
+    /// Run the experiment on an emulated node (network namespaces and
+    /// kube-proxy-style iptables rules) on this machine.
+    Lab(lab::Opts),
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(opts: Opts) -> anyhow::Result<i32> {
+    match opts.command {
+        Command::Rollout(o) => rollout::run(o).await,
+        Command::Lab(o) => lab::run(o).await,
+    }
+}

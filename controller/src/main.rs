@@ -1,0 +1,9 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    seamless_controller::telemetry::init();
+    let opts = seamless_controller::Opts::parse();
+    let code = seamless_controller::run(opts).await?;
+    std::process::exit(code);
+}
