@@ -34,14 +34,15 @@ pub(crate) fn encode_frame<T: Encode>(value: &T, out: &mut Vec<u8>) -> Result<()
     out.extend_from_slice(&[0; FRAME_PREFIX]);
     bincode::encode_into_std_write(value, out, config()).map_err(LogError::Encode)?;
     let payload = &out[start + FRAME_PREFIX..];
-    let len = u32::try_from(payload.len())
+    let Some(len) = u32::try_from(payload.len())
         .ok()
         .filter(|&l| l <= MAX_FRAME_LEN)
-        .ok_or_else(|| {
-            LogError::Encode(bincode::error::EncodeError::Other(
-                "frame exceeds MAX_FRAME_LEN",
-            ))
-        })?;
+    else {
+        out.truncate(start);
+        return Err(LogError::Encode(bincode::error::EncodeError::Other(
+            "frame exceeds MAX_FRAME_LEN",
+        )));
+    };
     let crc = crc32fast::hash(payload);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
