@@ -1,11 +1,14 @@
 //! One probe: a fresh TCP connection, `GET` over HTTP/1.0, the status line,
 //! headers and body (up to caps), then close.
 //!
-//! The agent closes first only when it must (timeout, caps, a body it has
-//! read in full before the server's FIN): then with SO_LINGER 0, so it is
-//! never left with a socket in TIME_WAIT. When the server closes first, as an
-//! HTTP/1.0 server does, the agent's close is the passive one and leaves
-//! nothing behind either.
+//! The agent closes as soon as it has the whole response (a body of
+//! `Content-Length` bytes), or on a timeout or a cap, and then abortively
+//! (SO_LINGER 0: an RST), so it is never left with a socket in TIME_WAIT and
+//! the server is spared one too: at thousands of new connections a second,
+//! TIME_WAIT entries on either side collide with reused ports and distort
+//! connect times. Without a `Content-Length` the body ends at the server's
+//! FIN, and the agent's close is then the passive one, which leaves nothing
+//! behind either.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -118,12 +121,10 @@ async fn run(cfg: &ProbeConfig, p: &mut Progress) -> Outcome {
     outcome
 }
 
-/// Closes without leaving TIME_WAIT: a plain close after the server's FIN,
-/// else an abortive close (SO_LINGER 0), unless the FIN is already queued.
+/// Closes without leaving TIME_WAIT: a plain close after the server's FIN
+/// (the passive close), else an abortive one (SO_LINGER 0: an RST).
 fn close(stream: TcpStream, saw_eof: bool) {
-    let mut probe_byte = [0u8; 1];
-    let fin_queued = saw_eof || matches!(stream.try_read(&mut probe_byte), Ok(0));
-    if !fin_queued {
+    if !saw_eof {
         // Failing to set the option only costs a TIME_WAIT entry.
         let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     }
@@ -136,8 +137,10 @@ async fn exchange(cfg: &ProbeConfig, stream: &mut TcpStream, p: &mut Progress) -
         return (classify(&e, Phase::Exchange), false);
     }
     let mut chunk = [0u8; 4096];
-    let mut head_buf = Vec::with_capacity(512);
-    let head = loop {
+    // Most heads arrive in one read and are parsed in place; only a head
+    // split across reads is gathered in `head_buf`.
+    let mut head_buf = Vec::new();
+    let (head, mut body) = loop {
         let n = match stream.read(&mut chunk).await {
             Ok(n) => n,
             Err(e) => return (classify(&e, Phase::Exchange), false),
@@ -153,20 +156,31 @@ async fn exchange(cfg: &ProbeConfig, stream: &mut TcpStream, p: &mut Progress) -
         if p.first_byte_ns == 0 {
             p.first_byte_ns = p.since_start().max(1);
         }
-        head_buf.extend_from_slice(&chunk[..n]);
-        match parse_head(&head_buf, cfg.backend_header.as_deref()) {
-            Ok(Some(head)) => break head,
-            Ok(None) if head_buf.len() >= cfg.max_header_bytes => {
+        let received: &[u8] = if head_buf.is_empty() {
+            &chunk[..n]
+        } else {
+            head_buf.extend_from_slice(&chunk[..n]);
+            &head_buf
+        };
+        match parse_head(received, cfg.backend_header.as_deref()) {
+            Ok(Some(head)) => {
+                let body = (received.len() - head.len) as u64;
+                break (head, body);
+            }
+            Ok(None) if received.len() >= cfg.max_header_bytes => {
                 return (Outcome::Oversized, false);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if head_buf.is_empty() {
+                    head_buf.extend_from_slice(&chunk[..n]);
+                }
+            }
             Err(o) => return (o, false),
         }
     };
+    drop(head_buf);
     p.status = head.status;
     p.backend = head.backend;
-    let mut body = (head_buf.len() - head.len) as u64;
-    drop(head_buf);
     let max_body = cfg.max_body_bytes as u64;
     let mut saw_eof = false;
     loop {

@@ -34,6 +34,8 @@ fn server_stopped_and_restarted_shows_one_window_in_place() {
                     "1500ms",
                     "--timeout",
                     "200ms",
+                    "--backend-header",
+                    "X-Pod-Name",
                 ],
             )
         }
@@ -63,28 +65,39 @@ fn server_stopped_and_restarted_shows_one_window_in_place() {
         failed.len()
     );
     assert!(failed.iter().all(|p| p.outcome == Outcome::ConnectRefused));
-    // One window: failures are contiguous in start order, inside the outage.
-    let first_fail = log
-        .probes
-        .iter()
-        .position(|p| p.outcome.is_failure())
-        .unwrap();
-    let last_fail = log
-        .probes
-        .iter()
-        .rposition(|p| p.outcome.is_failure())
-        .unwrap();
-    assert_eq!(last_fail - first_fail + 1, failed.len());
-    assert!(wall(failed[0]) >= stopped - 2_000_000);
-    assert!(wall(failed[failed.len() - 1]) <= restarted + 2_000_000);
-    // Probes started after the restart completed succeed, from the new backend.
+    // One window in place: every probe started well inside the outage
+    // failed, every probe well outside it succeeded; only the few probes in
+    // flight at either edge may go either way.
+    let margin = 3_000_000;
+    let inside = |p: &&seamless_proto::Probe| {
+        wall(p) > stopped + margin && wall(p) < restarted_before - margin
+    };
+    let outside =
+        |p: &&seamless_proto::Probe| wall(p) < stopped - margin || wall(p) > restarted + margin;
+    assert!(
+        log.probes
+            .iter()
+            .filter(inside)
+            .all(|p| p.outcome.is_failure())
+    );
+    assert!(
+        log.probes
+            .iter()
+            .filter(outside)
+            .all(|p| p.outcome == Outcome::Ok)
+    );
+    assert!(failed.iter().all(|p| !outside(p)));
     let after: Vec<_> = log
         .probes
         .iter()
-        .filter(|p| wall(p) > restarted + 1_000_000)
+        .filter(|p| wall(p) > restarted + margin)
         .collect();
-    assert!(!after.is_empty() && after.iter().all(|p| p.outcome == Outcome::Ok));
-    assert!(restarted_before <= restarted);
+    assert!(after.len() > 100);
+    assert!(
+        after
+            .iter()
+            .all(|p| log.backend_name(p.backend) == Some("web-b"))
+    );
     let ok_before = log
         .probes
         .iter()
@@ -154,7 +167,7 @@ fn sigkill_mid_run_reads_back_up_to_the_last_flush() {
     let log = ProbeLog::read_path(&out).expect("a killed agent's log reads back");
     assert_eq!(log.end_count, None);
     assert!(log.probes.len() > 1000, "{}", log.probes.len());
-    // Everything started up to ~150 ms before the kill is on disk: the agent
+    // Everything started up to a few hundred ms before the kill is on disk: the agent
     // hands a frame to the kernel at least every 100 ms.
     let last = log
         .probes
@@ -163,7 +176,7 @@ fn sigkill_mid_run_reads_back_up_to_the_last_flush() {
         .max()
         .unwrap();
     assert!(
-        killed - last < 150_000_000,
+        killed - last < 300_000_000,
         "last probe {} ms before the kill",
         (killed - last) / 1_000_000
     );
