@@ -1,3 +1,5 @@
+//! The `seamless-controller` binary: parses the options and runs the library.
+
 use clap::Parser;
 
 #[tokio::main]

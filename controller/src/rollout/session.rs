@@ -1,0 +1,446 @@
+//! One rollout from start to end: check the Deployment, find the Services,
+//! start the watches and wait for their first lists (the baseline), send the
+//! patch, record what happens until the rollout is complete and the old pods
+//! are gone, then a settle tail. Takes a [`kube::Client`], so tests drive it
+//! against a mock API server.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::Selector;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use seamless_proto::RunInfo;
+use seamless_proto::timeline::{Event, EventKind};
+use tokio::time::Instant;
+
+use super::complete::{Progress, progress};
+use super::discover;
+use super::error::{Call, Error, Result, is_not_found};
+use super::record::{Recorder, now_ns};
+use super::runinfo::deployment_extra;
+use super::track::pod::PodSnap;
+use super::track::replicaset::ReplicaSetSnap;
+use super::track::slice::SliceSnap;
+use super::track::{Tracker, event, object_ref};
+use super::trigger::{self, Trigger};
+use super::watch::{self, DEPLOYMENTS, Observed, Targets};
+
+/// What to do, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment name.
+    pub deployment: String,
+    /// How to start the rollout.
+    pub trigger: Trigger,
+    /// Services to follow; empty to discover them.
+    pub services: Vec<String>,
+    /// The most to wait from the start until the old pods are gone.
+    pub timeout: Duration,
+    /// How long to keep recording after the old pods are gone.
+    pub settle: Duration,
+    /// The run directory.
+    pub out: PathBuf,
+}
+
+/// What a finished rollout left behind.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Events written to the timeline.
+    pub events: usize,
+    /// The timeline's path.
+    pub timeline: PathBuf,
+    /// The Services followed.
+    pub services: Vec<String>,
+}
+
+/// Runs one rollout. `shutdown` resolving (Ctrl+C) ends it with
+/// [`Error::Interrupted`]. Once the run directory exists, every ending
+/// writes a `run_end` event and `run.json` before returning.
+pub async fn execute(
+    client: Client,
+    p: &Params,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let started_ns = now_ns();
+    let deadline = started + p.timeout;
+    let ns = p.namespace.as_str();
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+
+    let before = get_deployment(&client, &api, ns, &p.deployment).await?;
+    if before.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+        return Err(Error::Paused {
+            name: p.deployment.clone(),
+        });
+    }
+    // Validate the trigger before touching anything.
+    p.trigger.plan(&before, chrono::Utc::now())?;
+    let spec = before.spec.clone().unwrap_or_default();
+    let pod_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let selector = Selector::try_from(spec.selector.clone()).map_err(|e| {
+        Error::Invalid(format!(
+            "deployment {:?} has an unusable selector: {e}",
+            p.deployment
+        ))
+    })?;
+    if selector.selects_all() {
+        return Err(Error::Invalid(format!(
+            "deployment {:?} has an empty selector",
+            p.deployment
+        )));
+    }
+    let cluster_version = match client.apiserver_version().await {
+        Ok(info) => info.git_version,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster version");
+            "unknown".to_owned()
+        }
+    };
+    let services = discover::services(&client, ns, &pod_labels, &p.services).await?;
+    if services.is_empty() {
+        tracing::warn!(
+            "no Service selects the pods of deployment {:?}: no endpoint events",
+            p.deployment
+        );
+    }
+
+    let mut info = RunInfo {
+        source: Some("cluster".into()),
+        trigger: None,
+        clock: Some(
+            "ts_ns: CLOCK_REALTIME of the controller's host when it received each API object, not the API server's time"
+                .into(),
+        ),
+        started_ns: Some(started_ns),
+        extra: deployment_extra(&before, None),
+        ..Default::default()
+    };
+    info.versions.insert("kubernetes".into(), cluster_version);
+    info.versions.insert(
+        "seamless-controller".into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    info.extra
+        .insert("services".into(), serde_json::json!(services));
+
+    let recorder = Recorder::create(&p.out)?;
+    write_info(&info, p)?;
+    let mut run = Run {
+        p,
+        recorder,
+        info,
+        deployment: None,
+        deployment_synced: false,
+        replicasets: Tracker::default(),
+        pods: Tracker::default(),
+        slices: Tracker::default(),
+        baseline_pods: BTreeSet::new(),
+        min_generation: 0,
+        complete: false,
+        old_gone: false,
+        waiting_for: "the watches' first lists".into(),
+    };
+    let targets = Targets {
+        namespace: p.namespace.clone(),
+        deployment: p.deployment.clone(),
+        pod_selector: selector.to_string(),
+        slice_selector: (!services.is_empty()).then(|| discover::slice_selector(&services)),
+    };
+    let uid = before.metadata.uid.clone().unwrap_or_default();
+    let result = run
+        .drive(&client, &api, &targets, &uid, deadline, shutdown)
+        .await;
+    let ended = run.finish(&result);
+    match (result, ended) {
+        (Ok(()), Ok(())) => Ok(Summary {
+            events: run.recorder.written(),
+            timeline: run.recorder.path().to_owned(),
+            services,
+        }),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+    }
+}
+
+async fn get_deployment(
+    client: &Client,
+    api: &Api<Deployment>,
+    ns: &str,
+    name: &str,
+) -> Result<Deployment> {
+    match api.get(name).await {
+        Ok(d) => Ok(d),
+        Err(e) if is_not_found(&e) => {
+            // A missing namespace also answers 404 for the Deployment: tell
+            // the two apart when we may read the namespace.
+            let namespaces: Api<Namespace> = Api::all(client.clone());
+            match namespaces.get(ns).await {
+                Err(e) if is_not_found(&e) => Err(Error::NamespaceNotFound {
+                    namespace: ns.to_owned(),
+                }),
+                _ => Err(Error::DeploymentNotFound {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                }),
+            }
+        }
+        Err(e) => Err(Call {
+            verb: "get",
+            resource: DEPLOYMENTS,
+            name: Some(name),
+            namespace: ns,
+        }
+        .error(e)),
+    }
+}
+
+fn write_info(info: &RunInfo, p: &Params) -> Result<()> {
+    info.write(&p.out).map_err(|source| Error::Io {
+        path: p.out.join(seamless_proto::run::RUN_INFO),
+        source,
+    })
+}
+
+/// The state of a run once the run directory exists.
+struct Run<'a> {
+    p: &'a Params,
+    recorder: Recorder,
+    info: RunInfo,
+    deployment: Option<Deployment>,
+    deployment_synced: bool,
+    replicasets: Tracker<ReplicaSetSnap>,
+    pods: Tracker<PodSnap>,
+    slices: Tracker<SliceSnap>,
+    /// Pods that existed before the patch: the old pods.
+    baseline_pods: BTreeSet<String>,
+    /// The generation the patch produced.
+    min_generation: i64,
+    complete: bool,
+    old_gone: bool,
+    /// What we wait for, for the timeout message.
+    waiting_for: String,
+}
+
+impl Run<'_> {
+    async fn drive(
+        &mut self,
+        client: &Client,
+        api: &Api<Deployment>,
+        targets: &Targets,
+        uid: &str,
+        deadline: Instant,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        tokio::pin!(shutdown);
+        let mut streams = watch::start(client, targets);
+        let with_slices = targets.slice_selector.is_some();
+
+        // Baseline: every watch has listed once. Errors now are fatal, and
+        // nothing has been changed yet.
+        while !self.synced(with_slices) {
+            let obs = tokio::select! {
+                _ = &mut shutdown => return Err(Error::Interrupted),
+                _ = tokio::time::sleep_until(deadline) => return Err(self.timeout()),
+                obs = streams.next() => obs,
+            };
+            let Some(obs) = obs else { break };
+            if obs.error().is_some() {
+                let resource = obs.resource();
+                if let Some(Err(e)) = into_result(obs) {
+                    return Err(watch::classify(resource, &self.p.namespace, e));
+                }
+                continue;
+            }
+            self.observe(obs, uid)?;
+        }
+        let current = self
+            .deployment
+            .clone()
+            .ok_or_else(|| Error::DeploymentNotFound {
+                namespace: self.p.namespace.clone(),
+                name: self.p.deployment.clone(),
+            })?;
+        self.baseline_pods = self.pods.objects().keys().cloned().collect();
+
+        // The patch.
+        let plan = self.p.trigger.plan(&current, chrono::Utc::now())?;
+        self.info.trigger = Some(plan.description.clone());
+        let mut sent = event(
+            EventKind::PatchSent,
+            object_ref("Deployment", &current.metadata),
+        );
+        sent.generation = current.metadata.generation;
+        sent.detail = Some(plan.description.clone());
+        self.recorder.record(vec![sent])?;
+        let patched = trigger::send(api, &self.p.deployment, &self.p.namespace, &plan).await?;
+        let generation = patched.metadata.generation.unwrap_or(0);
+        let mut ack = event(
+            EventKind::PatchAcknowledged,
+            object_ref("Deployment", &patched.metadata),
+        );
+        ack.generation = Some(generation);
+        self.recorder.record(vec![ack])?;
+        self.info
+            .extra
+            .extend(deployment_extra(&current, Some(&patched)));
+        if generation <= current.metadata.generation.unwrap_or(0) {
+            return Err(Error::NoChange {
+                name: self.p.deployment.clone(),
+                generation,
+            });
+        }
+        self.min_generation = generation;
+        self.waiting_for = "Waiting for deployment spec update to be observed...".into();
+
+        // Until the old pods are gone, then the settle tail.
+        let mut settle_end: Option<Instant> = None;
+        loop {
+            let obs = tokio::select! {
+                _ = &mut shutdown => return Err(Error::Interrupted),
+                _ = tokio::time::sleep_until(deadline), if settle_end.is_none() => return Err(self.timeout()),
+                _ = tokio::time::sleep_until(settle_end.unwrap_or(deadline)), if settle_end.is_some() => return Ok(()),
+                obs = streams.next() => obs,
+            };
+            let Some(obs) = obs else {
+                return Err(Error::WatchesEnded);
+            };
+            if let Some(e) = obs.error() {
+                tracing::warn!(resource = obs.resource(), error = %e, "watch failed; retrying with backoff");
+                continue;
+            }
+            self.observe(obs, uid)?;
+            if self.complete && !self.old_gone && self.old_pods_gone() {
+                self.old_gone = true;
+                let mut e = Event::new(0, EventKind::OldPodsGone);
+                e.detail = Some(format!("{} old pods", self.baseline_pods.len()));
+                self.recorder.record(vec![e])?;
+                settle_end = Some(Instant::now() + self.p.settle);
+            }
+        }
+    }
+
+    fn synced(&self, with_slices: bool) -> bool {
+        self.deployment_synced
+            && self.replicasets.synced()
+            && self.pods.synced()
+            && (!with_slices || self.slices.synced())
+    }
+
+    /// Feeds one watch item (not an error) to its tracker and records what
+    /// it caused.
+    fn observe(&mut self, obs: Observed, uid: &str) -> Result<()> {
+        let events = match obs {
+            Observed::Deployment(Ok(ev)) => return self.observe_deployment(ev),
+            Observed::ReplicaSet(Ok(ev)) => self
+                .replicasets
+                .handle(ev, |rs| ReplicaSetSnap::of(rs, uid)),
+            Observed::Pod(Ok(ev)) => self.pods.handle(ev, PodSnap::of),
+            Observed::Slice(Ok(ev)) => self.slices.handle(ev, SliceSnap::of),
+            Observed::Deployment(Err(_))
+            | Observed::ReplicaSet(Err(_))
+            | Observed::Pod(Err(_))
+            | Observed::Slice(Err(_)) => Vec::new(),
+        };
+        self.recorder.record(events)
+    }
+
+    fn observe_deployment(&mut self, ev: watcher::Event<Deployment>) -> Result<()> {
+        match ev {
+            watcher::Event::Init => {}
+            watcher::Event::InitDone => self.deployment_synced = true,
+            watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
+                if self.min_generation > 0 && !self.complete {
+                    match progress(&d, self.min_generation) {
+                        Progress::Complete => {
+                            self.complete = true;
+                            self.waiting_for =
+                                "the old pods to leave the API and the EndpointSlices".into();
+                            let mut e = event(
+                                EventKind::RolloutComplete,
+                                object_ref("Deployment", &d.metadata),
+                            );
+                            e.generation = d.metadata.generation;
+                            e.replicas = d.status.as_ref().and_then(|s| s.updated_replicas);
+                            self.recorder.record(vec![e])?;
+                        }
+                        Progress::DeadlineExceeded => {
+                            return Err(Error::DeadlineExceeded {
+                                name: self.p.deployment.clone(),
+                            });
+                        }
+                        Progress::Waiting(why) => self.waiting_for = why,
+                    }
+                }
+                self.deployment = Some(d);
+            }
+            watcher::Event::Delete(_) => {
+                return Err(Error::DeploymentDeleted {
+                    name: self.p.deployment.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// No old pod left in the API, nor as an endpoint of any slice.
+    fn old_pods_gone(&self) -> bool {
+        let in_api = self
+            .baseline_pods
+            .iter()
+            .any(|uid| self.pods.objects().contains_key(uid));
+        let in_slices = self.slices.objects().values().any(|s| {
+            s.endpoints.values().any(|ep| {
+                ep.pod_uid
+                    .as_ref()
+                    .is_some_and(|u| self.baseline_pods.contains(u))
+            })
+        });
+        !in_api && !in_slices
+    }
+
+    fn timeout(&self) -> Error {
+        Error::Timeout(self.p.timeout, self.waiting_for.clone())
+    }
+
+    /// Writes `run_end` and the final `run.json`.
+    fn finish(&mut self, result: &Result<()>) -> Result<()> {
+        let (outcome, code) = match result {
+            Ok(()) => ("complete".to_owned(), 0),
+            Err(e) => (e.to_string(), e.exit_code()),
+        };
+        let mut end = Event::new(0, EventKind::RunEnd);
+        end.detail = Some(outcome.clone());
+        let recorded = self.recorder.record(vec![end]);
+        self.info.ended_ns = Some(now_ns());
+        self.info
+            .extra
+            .insert("outcome".into(), serde_json::json!(outcome));
+        self.info
+            .extra
+            .insert("exit_code".into(), serde_json::json!(code));
+        let written = write_info(&self.info, self.p);
+        recorded.and(written)
+    }
+}
+
+fn into_result(obs: Observed) -> Option<Result<(), watcher::Error>> {
+    match obs {
+        Observed::Deployment(Err(e))
+        | Observed::ReplicaSet(Err(e))
+        | Observed::Pod(Err(e))
+        | Observed::Slice(Err(e)) => Some(Err(e)),
+        _ => None,
+    }
+}
