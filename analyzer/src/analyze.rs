@@ -1,0 +1,306 @@
+//! From a run directory (or a bare log) to a [`Report`].
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use seamless_proto::run::{TIMELINE, probe_logs};
+use seamless_proto::timeline::{Event, read_jsonl};
+use seamless_proto::{RunInfo, log::FORMAT_VERSION};
+use tracing::warn;
+
+use crate::load::{AgentLog, read_log};
+use crate::query::{Ctx, collect, plans, probe_frame};
+use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
+use crate::summary::summary;
+use crate::windows::{union, windows};
+use crate::{AnalyzeOptions, Error, Result};
+
+/// What an analysis starts from.
+#[derive(Debug)]
+pub(crate) struct Inputs {
+    /// Probe logs.
+    pub logs: Vec<PathBuf>,
+    /// Timeline file, when there is one.
+    pub timeline: Option<PathBuf>,
+    /// `run.json`, when there is one.
+    pub run_info: Option<RunInfo>,
+}
+
+/// Finds the logs, timeline and run.json of a run directory or bare log.
+pub(crate) fn inputs(path: &Path, opts: &AnalyzeOptions) -> Result<Inputs> {
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    if !meta.is_dir() {
+        return Ok(Inputs {
+            logs: vec![path.to_owned()],
+            timeline: opts.timeline.clone(),
+            run_info: None,
+        });
+    }
+    let logs = probe_logs(path).map_err(Error::io(path))?;
+    let default_timeline = path.join(TIMELINE);
+    let timeline = opts
+        .timeline
+        .clone()
+        .or_else(|| default_timeline.is_file().then_some(default_timeline));
+    if logs.is_empty() {
+        return Err(Error::NoLogs {
+            dir: path.to_owned(),
+            has_timeline: timeline.is_some(),
+        });
+    }
+    let run_json = path.join(seamless_proto::run::RUN_INFO);
+    let run_info = if run_json.is_file() {
+        Some(RunInfo::read(path).map_err(|source| Error::RunInfo {
+            path: run_json,
+            source,
+        })?)
+    } else {
+        None
+    };
+    Ok(Inputs {
+        logs,
+        timeline,
+        run_info,
+    })
+}
+
+/// Reads every log; skips (with a warning) those without probes.
+pub(crate) fn read_logs(
+    inputs: &Inputs,
+    opts: &AnalyzeOptions,
+    names: &mut Vec<String>,
+    with_extra: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<AgentLog>> {
+    let mut agents = Vec::new();
+    let mut empty = Vec::new();
+    for path in &inputs.logs {
+        let offset = opts.clock_offset_ns(&crate::load::agent_name(path));
+        let log = read_log(path, offset, names, with_extra)?;
+        let file = path.display();
+        if let Some(t) = log.torn {
+            warnings.push(format!(
+                "{file} is torn at byte offset {}: {} bytes lost (the agent was stopped mid-write); analysing the {} whole probes before it",
+                t.offset,
+                t.bytes_lost,
+                log.cols.t.len()
+            ));
+        } else if log.end_count.is_none() {
+            warnings.push(format!(
+                "{file} has no end marker: the agent did not stop cleanly (or is still running)"
+            ));
+        }
+        if let Some(n) = log.end_count
+            && n != log.cols.t.len() as u64
+        {
+            warnings.push(format!(
+                "{file}: the end marker counts {n} probes but {} were read",
+                log.cols.t.len()
+            ));
+        }
+        if log.cols.t.is_empty() {
+            warnings.push(format!("{file} holds no probes; skipped"));
+            empty.push(file.to_string());
+        } else {
+            agents.push(log);
+        }
+    }
+    if agents.is_empty() {
+        return Err(Error::NoProbes {
+            what: format!("every probe log is empty ({})", empty.join(", ")),
+        });
+    }
+    let versions: std::collections::BTreeSet<u16> =
+        agents.iter().map(|a| a.format_version).collect();
+    if versions.len() > 1 {
+        warnings.push(format!(
+            "the logs use different format versions ({versions:?}); all are read (this build reads up to {FORMAT_VERSION})"
+        ));
+    }
+    Ok(agents)
+}
+
+/// Reads the timeline, sorted by time.
+fn read_timeline(path: &Path) -> Result<Vec<Event>> {
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut events =
+        read_jsonl(std::io::BufReader::new(file)).map_err(|source| Error::Timeline {
+            path: path.to_owned(),
+            source,
+        })?;
+    events.sort_by_key(|e| e.ts_ns);
+    Ok(events)
+}
+
+/// The rollout span: first rollout-starting event to last rollout-ending
+/// event; without those, the first to the last event other than `run_end`.
+fn rollout_span(events: &[Event]) -> Option<Span> {
+    use seamless_proto::EventKind;
+    let relevant = || events.iter().filter(|e| e.kind != EventKind::RunEnd);
+    let start = events
+        .iter()
+        .find(|e| e.kind.starts_rollout())
+        .or_else(|| relevant().next())?
+        .ts_ns;
+    let end = events
+        .iter()
+        .rev()
+        .find(|e| e.kind.ends_rollout())
+        .or_else(|| relevant().next_back())?
+        .ts_ns;
+    Some(Span {
+        start_ns: start,
+        end_ns: end.max(start),
+    })
+}
+
+/// A round bin width giving about 200 bins over `span_ns`.
+pub(crate) fn auto_bin_ns(span_ns: i64) -> i64 {
+    let target = (span_ns / 200).max(1);
+    let mut unit = 1_000_000i64; // 1 ms at least
+    loop {
+        for step in [1, 2, 5] {
+            if unit * step >= target {
+                return unit * step;
+            }
+        }
+        unit *= 10;
+    }
+}
+
+/// A finished analysis: the report, and the probes for plots.
+pub struct Analysis {
+    /// The report.
+    pub report: Report,
+    /// Every probe of every agent, sorted by start: `t, lat, outcome, class,
+    /// backend`.
+    pub(crate) probes: DataFrame,
+}
+
+impl Analysis {
+    /// Analyses a run directory or a bare probe log.
+    pub fn run(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
+        let inputs = inputs(path, opts)?;
+        let mut warnings = Vec::new();
+        let mut names = Vec::new();
+        let agents = read_logs(&inputs, opts, &mut names, false, &mut warnings)?;
+        let events = match &inputs.timeline {
+            Some(p) => read_timeline(p)?,
+            None => Vec::new(),
+        };
+        let first = agents.iter().filter_map(|a| a.cols.t.iter().min()).min();
+        let last = agents.iter().filter_map(|a| a.cols.t.iter().max()).max();
+        let (first, last) = (first.copied().unwrap_or(0), last.copied().unwrap_or(0));
+        if let Some(p) = &inputs.timeline {
+            if events.is_empty() {
+                warnings.push(format!("{} holds no events", p.display()));
+            } else if events.iter().all(|e| e.ts_ns < first || e.ts_ns > last) {
+                warnings.push(format!(
+                    "no timeline event falls inside the probing ({}..{} ns): are the clocks apart? (--clock-offset)",
+                    first, last
+                ));
+            }
+        }
+        let rollout = rollout_span(&events);
+        let bin_ns = opts.bin_ns.unwrap_or_else(|| auto_bin_ns(last - first));
+        if bin_ns <= 0 {
+            return Err(Error::Invalid {
+                what: "bin width",
+                reason: format!("{bin_ns} ns is not positive"),
+            });
+        }
+        let ctx = Ctx { bin_ns, rollout };
+
+        let mut meta = Vec::new();
+        let mut frames = Vec::new();
+        for a in agents {
+            frames.push(probe_frame(vec![a.cols], a.sorted)?);
+            meta.push(AgentLog {
+                cols: Default::default(),
+                ..a
+            });
+        }
+        let merged = if frames.len() == 1 {
+            frames[0].clone()
+        } else {
+            let mut all = frames[0].clone();
+            for f in &frames[1..] {
+                all.vstack_mut(f)?;
+            }
+            let mut all = all.sort(
+                ["t"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )?;
+            all.rechunk_mut();
+            all
+        };
+        let mut sets: Vec<Vec<LazyFrame>> = frames
+            .iter()
+            .map(|f| plans(f.clone().lazy(), ctx))
+            .collect();
+        if frames.len() > 1 {
+            sets.push(plans(merged.clone().lazy(), ctx));
+        }
+        drop(frames);
+        let tables = collect(sets)?;
+
+        let mut agent_reports = Vec::new();
+        let mut all_windows = Vec::new();
+        for (a, t) in meta.iter().zip(&tables) {
+            let w = windows(t, &names, opts, &a.name)?;
+            all_windows.extend(w.iter().cloned());
+            agent_reports.push(AgentReport {
+                name: a.name.clone(),
+                file: a.path.display().to_string(),
+                format_version: a.format_version,
+                agent_version: a.header.agent_version.clone(),
+                target_url: a.header.target_url.clone(),
+                host: a.header.host.clone(),
+                node: a.header.node.clone(),
+                pod: a.header.pod.clone(),
+                clock_offset_ns: a.clock_offset_ns,
+                torn: a.torn.map(|t| crate::report::Torn {
+                    offset: t.offset,
+                    bytes_lost: t.bytes_lost,
+                }),
+                clean_end: a.end_count.is_some(),
+                summary: summary(t, w, &names, bin_ns)?,
+            });
+        }
+        let merged_summary = if agent_reports.len() == 1 {
+            agent_reports[0].summary.clone()
+        } else {
+            let t = tables.last().ok_or_else(|| Error::NoProbes {
+                what: "no merged table".into(),
+            })?;
+            summary(t, union(all_windows), &names, bin_ns)?
+        };
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let report = Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            analyzer_version: env!("CARGO_PKG_VERSION").to_owned(),
+            source: path.display().to_string(),
+            scenario: inputs.run_info.as_ref().and_then(|r| r.scenario.clone()),
+            run_info: inputs.run_info,
+            options: opts.clone(),
+            rollout,
+            events: events
+                .iter()
+                .map(|e| EventMark {
+                    ts_ns: e.ts_ns,
+                    kind: e.kind.name().to_owned(),
+                    label: e.label(),
+                })
+                .collect(),
+            agents: agent_reports,
+            merged: merged_summary,
+            warnings,
+        };
+        Ok(Analysis {
+            report,
+            probes: merged,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! `export`: every probe of a run as Parquet or CSV, for notebooks.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use seamless_proto::Outcome;
+
+use crate::analyze::{inputs, read_logs};
+use crate::load::{CLASS_FAIL, CLASS_LOCAL};
+use crate::{AnalyzeOptions, Error, Result};
+
+/// The file format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+impl ExportFormat {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Parquet => "parquet",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// Writes every probe of a run directory or log to `out`, sorted by start
+/// time, and returns the number of rows. Columns: `agent`, `start_ns` and
+/// `intended_ns` (wall clock, after clock offsets), `connect_ns`,
+/// `first_byte_ns`, `total_ns` (durations from the start), `status`,
+/// `outcome`, `failure`, `local`, `backend`.
+pub fn export(
+    run: &Path,
+    opts: &AnalyzeOptions,
+    format: ExportFormat,
+    out: &Path,
+) -> Result<usize> {
+    let inputs = inputs(run, opts)?;
+    let mut names = Vec::new();
+    let mut warnings = Vec::new();
+    let agents = read_logs(&inputs, opts, &mut names, true, &mut warnings)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let mut frames = Vec::new();
+    for a in agents {
+        let c = a.cols;
+        let x = c.extra.unwrap_or_default();
+        let n = c.t.len();
+        let outcome: Vec<&str> = c
+            .outcome
+            .iter()
+            .map(|&o| {
+                u8::try_from(o)
+                    .ok()
+                    .and_then(Outcome::from_u8)
+                    .map_or("unknown", Outcome::name)
+            })
+            .collect();
+        let backend: Vec<Option<&str>> = c
+            .backend
+            .iter()
+            .map(|&b| {
+                usize::try_from(b)
+                    .ok()
+                    .and_then(|b| b.checked_sub(1))
+                    .and_then(|i| names.get(i))
+                    .map(String::as_str)
+            })
+            .collect();
+        let failure: Vec<bool> = c.class.iter().map(|&k| k == CLASS_FAIL).collect();
+        let local: Vec<bool> = c.class.iter().map(|&k| k == CLASS_LOCAL).collect();
+        frames.push(DataFrame::new(
+            n,
+            vec![
+                Column::new("agent".into(), vec![a.name.as_str(); n]),
+                Column::new("start_ns".into(), c.t),
+                Column::new("intended_ns".into(), x.intended),
+                Column::new("connect_ns".into(), x.connect),
+                Column::new("first_byte_ns".into(), x.first_byte),
+                Column::new("total_ns".into(), c.lat),
+                Column::new("status".into(), x.status),
+                Column::new("outcome".into(), outcome),
+                Column::new("failure".into(), failure),
+                Column::new("local".into(), local),
+                Column::new("backend".into(), backend),
+            ],
+        )?);
+    }
+    let mut frames = frames.into_iter();
+    let mut df = frames.next().unwrap_or_default();
+    for f in frames {
+        df.vstack_mut(&f)?;
+    }
+    let mut df = df.sort(
+        ["start_ns"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )?;
+    let mut file = File::create(out).map_err(Error::io(out))?;
+    match format {
+        ExportFormat::Parquet => {
+            ParquetWriter::new(&mut file).finish(&mut df)?;
+        }
+        ExportFormat::Csv => {
+            CsvWriter::new(&mut file).finish(&mut df)?;
+        }
+    }
+    Ok(df.height())
+}

@@ -1,0 +1,184 @@
+//! Reading probe logs into columns, one agent at a time.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use seamless_proto::log::{FORMAT_VERSION, MAGIC};
+use seamless_proto::{Header, LogReader, Outcome, Probe, TornTail};
+
+use crate::{Error, Result};
+
+/// Probe class: a success.
+pub(crate) const CLASS_OK: u32 = 0;
+/// Probe class: a failure of the service.
+pub(crate) const CLASS_FAIL: u32 = 1;
+/// Probe class: the prober's own error, neither success nor failure.
+pub(crate) const CLASS_LOCAL: u32 = 2;
+
+/// The class of an outcome.
+pub(crate) fn class_of(o: Outcome) -> u32 {
+    if o == Outcome::Ok {
+        CLASS_OK
+    } else if o.is_local() {
+        CLASS_LOCAL
+    } else {
+        CLASS_FAIL
+    }
+}
+
+/// Every probe of one agent as columns, times in wall-clock ns after the
+/// clock offset.
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    /// Actual start, wall ns.
+    pub t: Vec<i64>,
+    /// Total duration, ns.
+    pub lat: Vec<i64>,
+    /// Outcome byte (u32: the polars build has no u8 columns).
+    pub outcome: Vec<u32>,
+    /// [`CLASS_OK`], [`CLASS_FAIL`] or [`CLASS_LOCAL`].
+    pub class: Vec<u32>,
+    /// Backend id in the run-wide table (0: none).
+    pub backend: Vec<u32>,
+    /// The rest, kept only for exports.
+    pub extra: Option<Extra>,
+}
+
+/// Columns only exports need.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// Intended start, wall ns.
+    pub intended: Vec<i64>,
+    /// Connect duration, ns.
+    pub connect: Vec<i64>,
+    /// First byte after start, ns (0: none).
+    pub first_byte: Vec<i64>,
+    /// HTTP status.
+    pub status: Vec<u32>,
+}
+
+/// One agent's log, read.
+#[derive(Debug)]
+pub(crate) struct AgentLog {
+    /// Agent name (from `probe-<agent>.log`, else the file stem).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+    /// The log header.
+    pub header: Header,
+    /// Format version in the file.
+    pub format_version: u16,
+    /// Set when the file ends inside a frame.
+    pub torn: Option<TornTail>,
+    /// The end marker's count, when the agent stopped cleanly.
+    pub end_count: Option<u64>,
+    /// Clock offset applied, ns.
+    pub clock_offset_ns: i64,
+    /// Whether `t` was already in order in the file.
+    pub sorted: bool,
+    /// The probes.
+    pub cols: Columns,
+}
+
+/// The agent name of a log path.
+pub(crate) fn agent_name(path: &Path) -> String {
+    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("agent");
+    match seamless_proto::run::agent_of(file) {
+        Some(agent) => agent.to_owned(),
+        None => path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("agent")
+            .to_owned(),
+    }
+}
+
+/// Reads the format version after the magic; `None` if the file is too short
+/// or not a log (the reader then reports why).
+fn format_version(path: &Path) -> Option<u16> {
+    let mut start = [0u8; 10];
+    let mut f = File::open(path).ok()?;
+    f.read_exact(&mut start).ok()?;
+    (start[..8] == MAGIC).then(|| u16::from_le_bytes([start[8], start[9]]))
+}
+
+/// Reads one log, mapping its backend ids into `names` (the run-wide table).
+pub(crate) fn read_log(
+    path: &Path,
+    clock_offset_ns: i64,
+    names: &mut Vec<String>,
+    with_extra: bool,
+) -> Result<AgentLog> {
+    let log_err = |source| Error::Log {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(Error::io(path))?;
+    let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
+    let header = reader.header().clone();
+    let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
+    let mut cols = Columns {
+        extra: with_extra.then(Extra::default),
+        ..Columns::default()
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        // About 20 bytes a probe: reserve once instead of doubling.
+        let guess = (meta.len() / 18) as usize;
+        cols.t.reserve(guess);
+        cols.lat.reserve(guess);
+        cols.outcome.reserve(guess);
+        cols.class.reserve(guess);
+        cols.backend.reserve(guess);
+    }
+    let mut batch: Vec<Probe> = Vec::with_capacity(1 << 16);
+    let mut sorted = true;
+    let mut last = i64::MIN;
+    while reader.next_batch(&mut batch).map_err(log_err)? {
+        for p in &batch {
+            let t = base.saturating_add_unsigned(p.start_ns);
+            sorted &= t >= last;
+            last = t;
+            cols.t.push(t);
+            cols.lat.push(i64::try_from(p.total_ns).unwrap_or(i64::MAX));
+            cols.outcome.push(u32::from(p.outcome.as_u8()));
+            cols.class.push(class_of(p.outcome));
+            cols.backend.push(p.backend);
+            if let Some(x) = cols.extra.as_mut() {
+                x.intended.push(base.saturating_add_unsigned(p.intended_ns));
+                x.connect
+                    .push(i64::try_from(p.connect_ns).unwrap_or(i64::MAX));
+                x.first_byte
+                    .push(i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX));
+                x.status.push(u32::from(p.status));
+            }
+        }
+        batch.clear();
+    }
+    // Map this log's backend ids onto the run-wide table.
+    let remap: Vec<u32> = std::iter::once(0)
+        .chain(reader.backends().iter().map(|name| {
+            let index = names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name.clone());
+                names.len() - 1
+            });
+            u32::try_from(index + 1).unwrap_or(u32::MAX)
+        }))
+        .collect();
+    if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
+        for b in &mut cols.backend {
+            *b = remap.get(*b as usize).copied().unwrap_or(0);
+        }
+    }
+    Ok(AgentLog {
+        name: agent_name(path),
+        path: path.to_owned(),
+        format_version: format_version(path).unwrap_or(FORMAT_VERSION),
+        torn: reader.torn_tail(),
+        end_count: reader.end_count(),
+        header,
+        clock_offset_ns,
+        sorted,
+        cols,
+    })
+}

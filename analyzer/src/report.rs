@@ -1,0 +1,285 @@
+//! The report: what `report.json` holds. Every time is wall-clock ns since
+//! the Unix epoch (after any clock offset); every duration is ns.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `report.json` layout; bumped on incompatible changes.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// The whole analysis of a run (or of one bare probe log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`REPORT_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of the analyzer that wrote it.
+    pub analyzer_version: String,
+    /// The run directory or log analysed.
+    pub source: String,
+    /// Scenario from `run.json`, if any.
+    pub scenario: Option<String>,
+    /// `run.json` as read, if present.
+    pub run_info: Option<seamless_proto::RunInfo>,
+    /// The options used.
+    pub options: crate::AnalyzeOptions,
+    /// The rollout span from the timeline, if it has one.
+    pub rollout: Option<Span>,
+    /// Timeline events, in time order.
+    pub events: Vec<EventMark>,
+    /// One entry per agent (probe log), in file-name order.
+    pub agents: Vec<AgentReport>,
+    /// Every agent together: probe statistics over all probes, windows as the
+    /// union of the agents' windows (overlapping ones joined).
+    pub merged: Summary,
+    /// Things a reader should know: torn logs, skipped empty logs, clock
+    /// doubts. Also logged as warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A closed span of wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Start, ns.
+    pub start_ns: i64,
+    /// End, ns.
+    pub end_ns: i64,
+}
+
+/// A timeline event, as drawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMark {
+    /// When, ns.
+    pub ts_ns: i64,
+    /// The event kind's snake_case name.
+    pub kind: String,
+    /// Short label: the kind and the object's name.
+    pub label: String,
+}
+
+/// One agent's log and its analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReport {
+    /// Agent name, from `probe-<agent>.log`.
+    pub name: String,
+    /// The log file.
+    pub file: String,
+    /// The log's format version.
+    pub format_version: u16,
+    /// Version of the agent that wrote it.
+    pub agent_version: String,
+    /// What it probed.
+    pub target_url: String,
+    /// Host, node and pod of the agent, as far as known.
+    pub host: String,
+    /// Kubernetes node, when known.
+    pub node: Option<String>,
+    /// Kubernetes pod, when known.
+    pub pod: Option<String>,
+    /// Clock offset added to its times, ns.
+    pub clock_offset_ns: i64,
+    /// Set when the log ends inside a frame (agent killed mid-write).
+    pub torn: Option<Torn>,
+    /// Whether the log has the end marker of a clean stop.
+    pub clean_end: bool,
+    /// The analysis of this agent's probes alone.
+    pub summary: Summary,
+}
+
+/// Where a torn log was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Torn {
+    /// Byte offset where the incomplete frame starts.
+    pub offset: u64,
+    /// Bytes after that offset that were ignored.
+    pub bytes_lost: u64,
+}
+
+/// Probe statistics and failure windows of a set of probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Counts and rate.
+    pub totals: Totals,
+    /// Gaps between consecutive probe starts: the resolution of every
+    /// downtime figure.
+    pub interval: ProbeInterval,
+    /// The failure windows, in time order, never overlapping.
+    pub windows: Vec<Window>,
+    /// Downtime summed over the windows.
+    pub downtime: Downtime,
+    /// Latency of ok probes: `all`, and `before`/`during`/`after` the
+    /// rollout when the timeline has one.
+    pub latency: Vec<LatencyPhase>,
+    /// Every backend seen, by first appearance.
+    pub backends: Vec<BackendSeen>,
+    /// When traffic moved from the first backend to the last one.
+    pub switch: Option<TrafficSwitch>,
+    /// Success ratio and answering backends per time bin.
+    pub bins: Bins,
+}
+
+/// Probe counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Every probe.
+    pub probes: u64,
+    /// Ok probes.
+    pub ok: u64,
+    /// Failed probes (service failures; local errors excluded).
+    pub failed: u64,
+    /// The prober's own errors, neither success nor failure.
+    pub local_errors: u64,
+    /// Failed probes by outcome kind.
+    pub failed_by_kind: BTreeMap<String, u64>,
+    /// Local errors by kind.
+    pub local_by_kind: BTreeMap<String, u64>,
+    /// Start of the first probe, ns.
+    pub first_start_ns: i64,
+    /// Start of the last probe, ns.
+    pub last_start_ns: i64,
+    /// Probes a second over that span.
+    pub achieved_rate_per_s: f64,
+}
+
+/// Gaps between consecutive probe starts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeInterval {
+    /// Median gap, ns.
+    pub median_ns: i64,
+    /// 99th percentile gap, ns.
+    pub p99_ns: i64,
+}
+
+/// A failure window: a maximal run of failed probes in start order
+/// (optionally merged across a few successes or a short gap). Local errors
+/// are skipped: they neither break nor extend a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start of the first failed probe, ns.
+    pub first_fail_ns: i64,
+    /// Start of the last failed probe, ns.
+    pub last_fail_ns: i64,
+    /// Start of the last ok probe before, ns; `None` when the log starts
+    /// failing.
+    pub last_ok_before_ns: Option<i64>,
+    /// Start of the first ok probe after, ns; `None` when the log ends
+    /// failing.
+    pub first_ok_after_ns: Option<i64>,
+    /// Lower bound of the downtime: `last_fail - first_fail`.
+    pub lower_ns: i64,
+    /// Upper bound: `first_ok_after - last_ok_before`; `None` when unbounded
+    /// at an edge of the log.
+    pub upper_ns: Option<i64>,
+    /// Failed probes inside.
+    pub failed: u64,
+    /// Probes from the first to the last failure, failed or ok (local errors
+    /// not counted).
+    pub total: u64,
+    /// `failed / total`.
+    pub ratio: f64,
+    /// Failed probes by kind.
+    pub kinds: BTreeMap<String, u64>,
+    /// Backends that answered inside the window or right around it.
+    pub backends: Vec<String>,
+    /// Backend of the last ok probe before.
+    pub backend_before: Option<String>,
+    /// Backend of the first ok probe after.
+    pub backend_after: Option<String>,
+    /// Agents that saw this window.
+    pub agents: Vec<String>,
+}
+
+/// Downtime over all windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Downtime {
+    /// Number of windows.
+    pub windows: u64,
+    /// Sum of the windows' lower bounds, ns.
+    pub lower_ns: i64,
+    /// Sum of the upper bounds, ns; `None` when a window is unbounded.
+    pub upper_ns: Option<i64>,
+    /// Windows without an ok probe before or after.
+    pub unbounded_windows: u64,
+    /// Failed probes inside windows (equals `totals.failed`).
+    pub failed: u64,
+}
+
+/// Latency percentiles of ok probes in one phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPhase {
+    /// `all`, `before`, `during` or `after`.
+    pub phase: String,
+    /// Ok probes in the phase.
+    pub count: u64,
+    /// Median, ns.
+    pub p50_ns: i64,
+    /// 90th percentile, ns.
+    pub p90_ns: i64,
+    /// 99th percentile, ns.
+    pub p99_ns: i64,
+    /// 99.9th percentile, ns.
+    pub p999_ns: i64,
+    /// Slowest, ns.
+    pub max_ns: i64,
+}
+
+/// A backend and when it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendSeen {
+    /// Its name (the backend header's value).
+    pub name: String,
+    /// First probe it answered, ns.
+    pub first_ns: i64,
+    /// Last probe it answered, ns.
+    pub last_ns: i64,
+    /// Probes it answered.
+    pub probes: u64,
+    /// Its share of the probes that named a backend.
+    pub share: f64,
+}
+
+/// The move from the first backend to the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrafficSwitch {
+    /// The backend that answered first.
+    pub from: String,
+    /// The backend that answered last.
+    pub to: String,
+    /// First probe answered by `to`, ns.
+    pub first_to_ns: i64,
+    /// Last probe answered by `from`, ns.
+    pub last_from_ns: i64,
+}
+
+/// Fixed-width time bins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bins {
+    /// Bin width, ns.
+    pub width_ns: i64,
+    /// Bins holding at least one probe, in time order.
+    pub bins: Vec<Bin>,
+}
+
+/// One time bin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    /// Start of the bin, ns (a multiple of the width).
+    pub start_ns: i64,
+    /// Probes started in it.
+    pub probes: u64,
+    /// Ok probes.
+    pub ok: u64,
+    /// Failed probes.
+    pub failed: u64,
+    /// `ok / (ok + failed)`; `None` when it holds only local errors.
+    pub ratio: Option<f64>,
+    /// Probes answered by each backend.
+    pub backends: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// Total downtime of the merged view: (lower, upper) ns.
+    pub fn downtime(&self) -> (i64, Option<i64>) {
+        (self.merged.downtime.lower_ns, self.merged.downtime.upper_ns)
+    }
+}
