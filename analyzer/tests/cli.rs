@@ -71,3 +71,86 @@ fn missing_run_is_an_error_with_status_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nope"), "{stderr}");
 }
+
+#[test]
+fn compare_and_export_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    for (run, seed) in [(&one, "1"), (&two, "2")] {
+        let out = bin()
+            .args(["gen-synthetic", "--probes", "5000", "--seed", seed, "--out"])
+            .arg(run)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let out_dir = dir.path().join("cmp");
+    let out = bin()
+        .arg("compare")
+        .arg(&one)
+        .arg(&two)
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--merge-gap", "2ms"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(table.matches("synthetic 5000 probes").count(), 2, "{table}");
+    for f in ["compare.md", "compare.json", "compare.png", "compare.svg"] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+
+    let out = bin().arg("export").arg(&one).arg("--csv").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(one.join("probes.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5001);
+
+    // --parquet and --csv together are a usage error (clap: status 2).
+    let out = bin()
+        .arg("export")
+        .arg(&one)
+        .args(["--csv", "--parquet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // A bare log, with its report written next to it.
+    let log = one.join("probe-synthetic.log");
+    let out_dir = dir.path().join("bare");
+    let out = bin()
+        .arg("report")
+        .arg(&log)
+        .arg("--json")
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--clock-offset", "-1ms", "--bin", "10ms"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["agents"][0]["clock_offset_ns"], -1_000_000);
+    assert_eq!(json["merged"]["bins"]["width_ns"], 10_000_000);
+    assert!(out_dir.join("plot.svg").is_file());
+
+    let out = bin()
+        .arg("report")
+        .arg(&log)
+        .args(["--merge-gap", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--merge-gap"));
+}

@@ -1,0 +1,280 @@
+//! What `report`, `compare` and `export` write: report.json against its
+//! checked-in schema, Markdown, PNG and SVG plots, comparison, exports.
+
+mod common;
+
+use common::{P, STEP, pattern, run_dir, wall, write_log};
+use polars::prelude::*;
+use seamless_analyzer::synth::{INJECTED, SynthSpec, generate};
+use seamless_analyzer::{
+    Analysis, AnalyzeOptions, ExportFormat, compare, compare_table, export, markdown,
+};
+use seamless_proto::timeline::{Event, EventKind, ObjectRef};
+
+fn schema() -> jsonschema::Validator {
+    let text = include_str!("../schema/report.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+    jsonschema::validator_for(&schema).expect("the schema itself is valid")
+}
+
+fn assert_valid(v: &jsonschema::Validator, json: &serde_json::Value) {
+    let errors: Vec<String> = v
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json breaks its schema: {errors:#?}"
+    );
+}
+
+/// A run with two agents, a torn log, an unbounded window and a timeline.
+fn rich_run(dir: &std::path::Path) {
+    let events = [
+        Event::new(wall(2), EventKind::PatchSent),
+        Event::new(wall(5), EventKind::PodTerminating)
+            .with_object(ObjectRef::new("Pod", "web-old")),
+        Event::new(wall(14), EventKind::RolloutComplete),
+    ];
+    run_dir(
+        dir,
+        &[
+            ("a", pattern("....xxx..BBBBB.l..x", STEP)),
+            ("b", pattern("xx......rr.......", STEP)),
+        ],
+        &events,
+    );
+    let torn = dir.join("probe-c.log");
+    write_log(&torn, &pattern(".....x....", STEP), false);
+    let len = std::fs::metadata(&torn).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&torn).unwrap();
+    f.set_len(len - 3).unwrap();
+}
+
+#[test]
+fn report_json_follows_the_checked_in_schema() {
+    let v = schema();
+    let dir = tempfile::tempdir().unwrap();
+    rich_run(dir.path());
+    let a = Analysis::run(dir.path(), &AnalyzeOptions::default()).unwrap();
+    a.write(dir.path(), false).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_valid(&v, &json);
+    assert_eq!(a.report.agents.len(), 3);
+    assert!(a.report.agents[2].torn.is_some());
+    assert!(json["merged"]["windows"].as_array().unwrap().len() >= 3);
+    // Round trip: what is written is what the library returned (every
+    // time and count exactly; floats may differ in the last digit).
+    let back: seamless_analyzer::Report = serde_json::from_str(&text).unwrap();
+    let key = |r: &seamless_analyzer::Report| {
+        r.merged
+            .windows
+            .iter()
+            .map(|w| {
+                (
+                    w.first_fail_ns,
+                    w.last_fail_ns,
+                    w.last_ok_before_ns,
+                    w.first_ok_after_ns,
+                    w.failed,
+                    w.total,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&back), key(&a.report));
+    assert_eq!(back.merged.downtime, a.report.merged.downtime);
+    assert_eq!(back.agents[2].torn, a.report.agents[2].torn);
+
+    // The schema is not a rubber stamp.
+    let mut bad = json.clone();
+    bad["merged"]["windows"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("failed");
+    assert!(!v.is_valid(&bad));
+    let mut bad = json.clone();
+    bad["merged"]["downtime"]["lower_ns"] = serde_json::json!(-5);
+    assert!(!v.is_valid(&bad));
+    let mut bad = json;
+    bad["surprise"] = serde_json::json!(1);
+    assert!(!v.is_valid(&bad));
+}
+
+#[test]
+fn synthetic_run_report_follows_the_schema_and_finds_the_injected_outages() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SynthSpec {
+        probes: 40_000,
+        rate_per_s: 20_000.0,
+        seed: 7,
+    };
+    let truth = generate(dir.path(), &spec).unwrap();
+    let opts = AnalyzeOptions {
+        merge_successes: 20,
+        ..Default::default()
+    };
+    let a = Analysis::run(dir.path(), &opts).unwrap();
+    assert_valid(&schema(), &serde_json::to_value(&a.report).unwrap());
+    let m = &a.report.merged;
+    assert_eq!(m.totals.probes, truth.probes);
+    assert_eq!(m.totals.failed, truth.failed);
+    assert_eq!(m.totals.local_errors, truth.local_errors);
+    assert_eq!(m.windows.len(), truth.outages.len(), "{:#?}", m.windows);
+    let slack = 100_000; // two probe intervals
+    for ((w, o), injected) in m.windows.iter().zip(&truth.outages).zip(INJECTED) {
+        // The failures lie inside the outage.
+        assert!(w.first_fail_ns >= o.start_ns && w.last_fail_ns <= o.end_ns);
+        let (before, after) = (w.last_ok_before_ns.unwrap(), w.first_ok_after_ns.unwrap());
+        if injected.fail_prob >= 1.0 {
+            // A full outage: the upper bound covers it, within a probe
+            // interval either side.
+            assert!(before <= o.start_ns && after >= o.end_ns, "{w:#?} vs {o:?}");
+            assert!(before >= o.start_ns - slack && after <= o.end_ns + slack);
+        } else {
+            // A partial one: bounds near its edges, the ratio near the odds.
+            assert!((before - o.start_ns).abs() < slack && (after - o.end_ns).abs() < slack);
+            assert!((w.ratio - injected.fail_prob).abs() < 0.15, "{}", w.ratio);
+        }
+    }
+    assert_eq!(a.report.scenario.as_deref(), Some("synthetic 40000 probes"));
+    assert!(a.report.rollout.is_some());
+}
+
+#[test]
+fn plots_render_with_title_axes_events_and_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = [
+        Event::new(wall(3), EventKind::PatchSent),
+        Event::new(wall(30), EventKind::EndpointRemoved)
+            .with_object(ObjectRef::new("EndpointSlice", "web-abc")),
+        Event::new(wall(60), EventKind::RolloutComplete),
+    ];
+    // 37 refused, 2 resets.
+    let p = format!(
+        "{}{}{}rr{}",
+        ".".repeat(25),
+        "x".repeat(37),
+        ".".repeat(10),
+        "B".repeat(20)
+    );
+    run_dir(dir.path(), &[("node-a", pattern(&p, STEP))], &events);
+    std::fs::write(
+        dir.path().join("run.json"),
+        br#"{"scenario": "pod-clusterip-no-prestop"}"#,
+    )
+    .unwrap();
+    let a = Analysis::run(dir.path(), &AnalyzeOptions::default()).unwrap();
+    let svg = seamless_analyzer::plot::run_svg(&a).unwrap();
+    for text in [
+        "pod-clusterip-no-prestop: downtime",
+        "seconds since probing started",
+        "response time (s)",
+        "success ratio",
+        "endpoint_removed web-abc",
+        "failed: connect_refused (37)",
+        "failed: reset (2)",
+        "answered by b",
+    ] {
+        assert!(svg.contains(text), "the SVG lacks {text:?}");
+    }
+    // Every failed probe is drawn: two strokes a cross, plus the legend's.
+    let refused = svg.matches("stroke=\"#D62728\"").count();
+    assert_eq!(refused, 2 * 37 + 2);
+
+    let out = tempfile::tempdir().unwrap();
+    a.write(out.path(), true).unwrap();
+    let png = std::fs::read(out.path().join("plot.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 20_000, "PNG is only {} bytes", png.len());
+    let svg_file = std::fs::read_to_string(out.path().join("plot.svg")).unwrap();
+    assert!(svg_file.starts_with("<svg") && svg_file.contains("response time (s)"));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert_eq!(md, markdown(&a.report));
+    assert!(
+        md.contains("| 1 | node-a |") && md.contains("connect_refused 37"),
+        "{md}"
+    );
+}
+
+#[test]
+fn compare_lists_runs_side_by_side() {
+    let root = tempfile::tempdir().unwrap();
+    let one = root.path().join("no-prestop");
+    let two = root.path().join("prestop");
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    run_dir(&one, &[("a", pattern("....xxxx....", STEP))], &[]);
+    run_dir(&two, &[("a", pattern("............", STEP))], &[]);
+    let rows = compare(&[one.as_path(), two.as_path()], &AnalyzeOptions::default()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].name, "no-prestop");
+    assert_eq!((rows[0].failed, rows[0].windows), (4, 1));
+    assert_eq!(rows[0].lower_ns, 3 * STEP as i64);
+    assert_eq!(rows[0].upper_ns, Some(5 * STEP as i64));
+    assert_eq!((rows[1].failed, rows[1].upper_ns), (0, Some(0)));
+    let table = compare_table(&rows);
+    assert!(table.contains("| no-prestop | 12 | 4 |"), "{table}");
+    let svg = seamless_analyzer::plot::compare_svg(&rows).unwrap();
+    assert!(svg.contains("no-prestop") && svg.contains("downtime (ms)"));
+}
+
+#[test]
+fn export_writes_every_probe_as_csv_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let b: Vec<P> = pattern("..l.xB", STEP)
+        .into_iter()
+        .map(|p| P {
+            start: p.start + 1,
+            ..p
+        })
+        .collect();
+    run_dir(dir.path(), &[("a", pattern("..x..", STEP)), ("b", b)], &[]);
+    let csv = dir.path().join("probes.csv");
+    let n = export(
+        dir.path(),
+        &AnalyzeOptions::default(),
+        ExportFormat::Csv,
+        &csv,
+    )
+    .unwrap();
+    assert_eq!(n, 11);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(
+        lines[0],
+        "agent,start_ns,intended_ns,connect_ns,first_byte_ns,total_ns,status,outcome,failure,local,backend"
+    );
+    // Sorted by start across agents: a's probe 0, then b's.
+    assert!(
+        lines[1].starts_with(&format!("a,{}", wall(0))),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with(&format!("b,{}", wall(0) + 1)),
+        "{}",
+        lines[2]
+    );
+    assert!(text.contains("local_port_exhausted,false,true,"));
+    assert!(text.contains("connect_refused,true,false,"));
+
+    let pq = dir.path().join("probes.parquet");
+    export(
+        dir.path(),
+        &AnalyzeOptions::default(),
+        ExportFormat::Parquet,
+        &pq,
+    )
+    .unwrap();
+    let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 11);
+    let failures = df.column("failure").unwrap().bool().unwrap().sum().unwrap();
+    assert_eq!(failures, 2);
+    let backends = df.column("backend").unwrap().null_count();
+    assert_eq!(backends, 3, "failed and local probes name no backend");
+}
