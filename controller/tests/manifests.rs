@@ -781,3 +781,135 @@ fn agent_arg_check_catches_typos() {
     let bad_flag = ["probe", "http://web/", "--rat", "5"];
     assert!(parse_probe(&c, &bad_flag).is_err());
 }
+
+// ------------------------------------------- the nginx config, for real
+
+/// A stock nginx started on 127.0.0.1 with the ConfigMap's server block;
+/// killed (by its PID) when dropped.
+struct Nginx {
+    child: std::process::Child,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+fn start_nginx(nginx: &Path, default_conf: &str, dir: &Path) -> (Nginx, u16) {
+    use std::os::unix::fs::PermissionsExt;
+    // nginx's workers may run as another user: let them read the files.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let html = dir.join("html");
+    std::fs::create_dir(&html).unwrap();
+    std::fs::write(html.join("index.html"), "<p>seamless</p>\n").unwrap();
+    let port = free_port();
+    assert!(default_conf.contains("listen       80;"), "{default_conf}");
+    assert!(default_conf.contains("root   /usr/share/nginx/html;"));
+    let server = default_conf
+        .replace("listen       80;", &format!("listen 127.0.0.1:{port};"))
+        .replace("/usr/share/nginx/html", html.to_str().unwrap());
+    std::fs::write(dir.join("default.conf"), server).unwrap();
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/tmp-body;\n\
+         proxy_temp_path {d}/tmp-proxy;\n  fastcgi_temp_path {d}/tmp-fcgi;\n\
+         uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n\
+         include {d}/default.conf;\n}}\n"
+    );
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, main).unwrap();
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", nginx.display()));
+    let nginx_guard = Nginx { child };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx did not listen on 127.0.0.1:{port}: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (nginx_guard, port)
+}
+
+/// The ConfigMap's nginx config served by a real nginx, probed by the real
+/// agent with the Job's `--backend-header`: every probe is ok and names the
+/// host that served it, as the pod's hostname would.
+#[test]
+fn nginx_with_the_configmap_names_the_backend_for_the_agent() {
+    let Some(nginx) = on_path("nginx").or_else(|| {
+        let sbin = PathBuf::from("/usr/sbin/nginx");
+        sbin.is_file().then_some(sbin)
+    }) else {
+        assert!(!in_ci(), "CI=true but nginx is not installed");
+        eprintln!("SKIPPED: nginx is not installed");
+        return;
+    };
+    let Some(workload) = render(&overlay(Net::Pod, Term::None)) else {
+        return;
+    };
+    let Some(job) = render("agent/job-clusterip") else {
+        return;
+    };
+    let conf = one(&workload, "ConfigMap")["data"]["default.conf"]
+        .as_str()
+        .expect("default.conf");
+    let header = arg_value(
+        &strings(&probe_container(agent_pod(&job))["args"]),
+        "--backend-header",
+    )
+    .expect("--backend-header")
+    .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, port) = start_nginx(&nginx, conf, dir.path());
+    let log = dir.path().join("probe-node-a.log");
+    let argv = [
+        "seamless-agent".to_string(),
+        "probe".into(),
+        format!("http://127.0.0.1:{port}/"),
+        "--rate".into(),
+        "200".into(),
+        "--count".into(),
+        "100".into(),
+        "--threads".into(),
+        "1".into(),
+        "--backend-header".into(),
+        header,
+        "--out".into(),
+        log.to_str().unwrap().into(),
+    ];
+    let opts = seamless_agent::Opts::try_parse_from(&argv).expect("agent args");
+    let code = seamless_agent::run(opts).expect("agent run");
+    assert_eq!(code, 0);
+
+    let read = seamless_proto::ProbeLog::read_path(&log).expect("the agent's log");
+    assert_eq!(read.probes.len(), 100);
+    assert_eq!(read.end_count, Some(100));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    for p in &read.probes {
+        assert_eq!(p.outcome, seamless_proto::Outcome::Ok, "{p:?}");
+        assert_eq!(p.status, 200);
+        assert_eq!(read.backend_name(p.backend), Some(hostname.as_str()));
+    }
+}
