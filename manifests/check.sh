@@ -62,6 +62,10 @@ for dir in "${dirs[@]}"; do
     failed=$((failed + 1))
     continue
   fi
+  if [ -s "$file.err" ]; then
+    echo "warn render   $name:"
+    sed 's/^/    /' "$file.err"
+  fi
   kinds="$(grep -c '^kind:' "$file" || true)"
   for v in $versions; do
     if "$validator" --strict --quiet --no-warn -k "$v" "$file" >"$file.val" 2>&1; then
