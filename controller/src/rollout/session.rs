@@ -29,7 +29,7 @@ use super::track::replicaset::ReplicaSetSnap;
 use super::track::slice::SliceSnap;
 use super::track::{Tracker, event, object_ref};
 use super::trigger::{self, Trigger};
-use super::watch::{self, DEPLOYMENTS, Observed, Targets};
+use super::watch::{self, Change, DEPLOYMENTS, Targets};
 
 /// What to do, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub async fn execute(
         });
     }
     // Validate the trigger before touching anything.
-    p.trigger.plan(&before, chrono::Utc::now())?;
+    let first_plan = p.trigger.plan(&before, chrono::Utc::now())?;
     let spec = before.spec.clone().unwrap_or_default();
     let pod_labels = spec
         .template
@@ -119,7 +119,7 @@ pub async fn execute(
 
     let mut info = RunInfo {
         source: Some("cluster".into()),
-        trigger: None,
+        trigger: Some(first_plan.description),
         clock: Some(
             "ts_ns: CLOCK_REALTIME of the controller's host when it received each API object, not the API server's time"
                 .into(),
@@ -256,14 +256,9 @@ impl Run<'_> {
                 obs = streams.next() => obs,
             };
             let Some(obs) = obs else { break };
-            if obs.error().is_some() {
-                let resource = obs.resource();
-                if let Some(Err(e)) = into_result(obs) {
-                    return Err(watch::classify(resource, &self.p.namespace, e));
-                }
-                continue;
-            }
-            self.observe(obs, uid)?;
+            let change =
+                obs.map_err(|f| watch::classify(f.resource, &self.p.namespace, f.error))?;
+            self.observe(change, uid)?;
         }
         let current = self
             .deployment
@@ -316,11 +311,13 @@ impl Run<'_> {
             let Some(obs) = obs else {
                 return Err(Error::WatchesEnded);
             };
-            if let Some(e) = obs.error() {
-                tracing::warn!(resource = obs.resource(), error = %e, "watch failed; retrying with backoff");
-                continue;
+            match obs {
+                Ok(change) => self.observe(change, uid)?,
+                Err(f) => {
+                    tracing::warn!(resource = f.resource, error = %f.error, "watch failed; retrying with backoff");
+                    continue;
+                }
             }
-            self.observe(obs, uid)?;
             if self.complete && !self.old_gone && self.old_pods_gone() {
                 self.old_gone = true;
                 let mut e = Event::new(0, EventKind::OldPodsGone);
@@ -340,18 +337,14 @@ impl Run<'_> {
 
     /// Feeds one watch item (not an error) to its tracker and records what
     /// it caused.
-    fn observe(&mut self, obs: Observed, uid: &str) -> Result<()> {
-        let events = match obs {
-            Observed::Deployment(Ok(ev)) => return self.observe_deployment(ev),
-            Observed::ReplicaSet(Ok(ev)) => self
+    fn observe(&mut self, change: Change, uid: &str) -> Result<()> {
+        let events = match change {
+            Change::Deployment(ev) => return self.observe_deployment(ev),
+            Change::ReplicaSet(ev) => self
                 .replicasets
                 .handle(ev, |rs| ReplicaSetSnap::of(rs, uid)),
-            Observed::Pod(Ok(ev)) => self.pods.handle(ev, PodSnap::of),
-            Observed::Slice(Ok(ev)) => self.slices.handle(ev, SliceSnap::of),
-            Observed::Deployment(Err(_))
-            | Observed::ReplicaSet(Err(_))
-            | Observed::Pod(Err(_))
-            | Observed::Slice(Err(_)) => Vec::new(),
+            Change::Pod(ev) => self.pods.handle(ev, PodSnap::of),
+            Change::Slice(ev) => self.slices.handle(ev, SliceSnap::of),
         };
         self.recorder.record(events)
     }
@@ -432,15 +425,5 @@ impl Run<'_> {
             .insert("exit_code".into(), serde_json::json!(code));
         let written = write_info(&self.info, self.p);
         recorded.and(written)
-    }
-}
-
-fn into_result(obs: Observed) -> Option<Result<(), watcher::Error>> {
-    match obs {
-        Observed::Deployment(Err(e))
-        | Observed::ReplicaSet(Err(e))
-        | Observed::Pod(Err(e))
-        | Observed::Slice(Err(e)) => Some(Err(e)),
-        _ => None,
     }
 }

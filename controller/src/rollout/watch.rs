@@ -13,18 +13,30 @@ use kube::{Api, Client};
 
 use super::error::{Call, Error};
 
-/// One item from one of the watches.
+/// A change seen by one of the watches.
 #[derive(Debug)]
-pub enum Observed {
+pub enum Change {
     /// The Deployment.
-    Deployment(watcher::Result<watcher::Event<Deployment>>),
+    Deployment(watcher::Event<Deployment>),
     /// A ReplicaSet matching the selector.
-    ReplicaSet(watcher::Result<watcher::Event<ReplicaSet>>),
+    ReplicaSet(watcher::Event<ReplicaSet>),
     /// A Pod matching the selector.
-    Pod(watcher::Result<watcher::Event<Pod>>),
+    Pod(watcher::Event<Pod>),
     /// An EndpointSlice of a followed Service.
-    Slice(watcher::Result<watcher::Event<EndpointSlice>>),
+    Slice(watcher::Event<EndpointSlice>),
 }
+
+/// A failed watch step (the watcher retries after a backoff).
+#[derive(Debug)]
+pub struct Failure {
+    /// The resource watched, as named in messages.
+    pub resource: &'static str,
+    /// What went wrong.
+    pub error: watcher::Error,
+}
+
+/// One item from one of the watches.
+pub type Observed = Result<Change, Failure>;
 
 /// The resource names used in messages.
 pub const DEPLOYMENTS: &str = "deployments.apps";
@@ -56,18 +68,18 @@ pub fn start(client: &Client, t: &Targets) -> SelectAll<BoxStream<'static, Obser
     let mut all: Vec<BoxStream<'static, Observed>> = vec![
         watcher(Api::<Deployment>::namespaced(client.clone(), ns), by_name)
             .default_backoff()
-            .map(Observed::Deployment)
+            .map(|r| tag(r, Change::Deployment, DEPLOYMENTS))
             .boxed(),
         watcher(
             Api::<ReplicaSet>::namespaced(client.clone(), ns),
             by_selector.clone(),
         )
         .default_backoff()
-        .map(Observed::ReplicaSet)
+        .map(|r| tag(r, Change::ReplicaSet, REPLICASETS))
         .boxed(),
         watcher(Api::<Pod>::namespaced(client.clone(), ns), by_selector)
             .default_backoff()
-            .map(Observed::Pod)
+            .map(|r| tag(r, Change::Pod, PODS))
             .boxed(),
     ];
     if let Some(sel) = &t.slice_selector {
@@ -77,34 +89,19 @@ pub fn start(client: &Client, t: &Targets) -> SelectAll<BoxStream<'static, Obser
                 watcher::Config::default().labels(sel),
             )
             .default_backoff()
-            .map(Observed::Slice)
+            .map(|r| tag(r, Change::Slice, ENDPOINTSLICES))
             .boxed(),
         );
     }
     stream::select_all(all)
 }
 
-impl Observed {
-    /// The resource this item came from.
-    pub fn resource(&self) -> &'static str {
-        match self {
-            Observed::Deployment(_) => DEPLOYMENTS,
-            Observed::ReplicaSet(_) => REPLICASETS,
-            Observed::Pod(_) => PODS,
-            Observed::Slice(_) => ENDPOINTSLICES,
-        }
-    }
-
-    /// The watcher error this item carries, if it is one.
-    pub fn error(&self) -> Option<&watcher::Error> {
-        match self {
-            Observed::Deployment(Err(e))
-            | Observed::ReplicaSet(Err(e))
-            | Observed::Pod(Err(e))
-            | Observed::Slice(Err(e)) => Some(e),
-            _ => None,
-        }
-    }
+fn tag<K>(
+    r: watcher::Result<watcher::Event<K>>,
+    change: fn(watcher::Event<K>) -> Change,
+    resource: &'static str,
+) -> Observed {
+    r.map(change).map_err(|error| Failure { resource, error })
 }
 
 /// Turns a watcher error into an [`Error`], naming the verb (list or watch)
