@@ -1,7 +1,8 @@
 //! A 1-replica rollout (maxSurge 1, maxUnavailable 0) moved between two
 //! nodes, played as the API server's watch events, must give the expected
-//! timeline in order, survive a lost pod watch (410 Gone, re-list) without
-//! duplicates, and leave a complete run.json.
+//! timeline in order, survive a lost pod watch (410 Gone, re-list) and a
+//! dropped EndpointSlice watch without duplicates, and leave a complete
+//! run.json.
 
 #[path = "fixtures/rollout/fake_api.rs"]
 mod fake_api;
@@ -40,12 +41,17 @@ async fn one_replica_rollout_gives_the_expected_timeline_in_order() {
     wait_events(&timeline, expected.len()).await;
     for line in fixture("one-replica-rollout.jsonl").lines() {
         let step: Value = serde_json::from_str(line).unwrap();
-        fake.push(
+        let (resource, kind) = (
             step["resource"].as_str().unwrap(),
             step["type"].as_str().unwrap(),
-            &step["object"],
-        )
-        .await;
+        );
+        if kind == "DROP" {
+            // The connection goes away without an error: the watcher
+            // watches again from the last resourceVersion it saw.
+            fake.drop_watches(resource);
+        } else {
+            fake.push(resource, kind, &step["object"]).await;
+        }
         let expect = step["expect"].as_array().unwrap();
         expected.extend(expect.iter().map(|k| k.as_str().unwrap().to_owned()));
         if expect.is_empty() {
@@ -272,6 +278,19 @@ async fn one_replica_rollout_gives_the_expected_timeline_in_order() {
                 .all(|w| w.param(selector.0) == Some(selector.1))
         );
     }
+    let slice_watches: Vec<_> = reqs
+        .iter()
+        .filter(|r| {
+            r.path == "/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices" && r.is_watch()
+        })
+        .collect();
+    assert_eq!(
+        slice_watches.len(),
+        2,
+        "one watch, and one after the dropped connection"
+    );
+    assert_eq!(slice_watches[0].param("resourceVersion"), Some("5103"));
+    assert_eq!(slice_watches[1].param("resourceVersion"), Some("5219"));
     assert_eq!(
         lists("/api/v1/namespaces/demo/pods").len(),
         2,

@@ -23,7 +23,7 @@ fn scripted(resource: &str, n: usize) -> Value {
     fake_api::fixture("one-replica-rollout.jsonl")
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|s| s["resource"] == resource && s["type"] != "ERROR")
+        .filter(|s| s["resource"] == resource && s["type"] != "ERROR" && s["type"] != "DROP")
         .nth(n)
         .unwrap()["object"]
         .clone()
