@@ -75,66 +75,14 @@ pub async fn execute(
     let ns = p.namespace.as_str();
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
 
-    let before = get_deployment(&client, &api, ns, &p.deployment).await?;
-    if before.spec.as_ref().and_then(|s| s.paused) == Some(true) {
-        return Err(Error::Paused {
-            name: p.deployment.clone(),
-        });
-    }
-    // Validate the trigger before touching anything.
-    let first_plan = p.trigger.plan(&before, chrono::Utc::now())?;
-    let spec = before.spec.clone().unwrap_or_default();
-    let pod_labels = spec
-        .template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let selector = Selector::try_from(spec.selector.clone()).map_err(|e| {
-        Error::Invalid(format!(
-            "deployment {:?} has an unusable selector: {e}",
-            p.deployment
-        ))
-    })?;
-    if selector.selects_all() {
-        return Err(Error::Invalid(format!(
-            "deployment {:?} has an empty selector",
-            p.deployment
-        )));
-    }
-    let cluster_version = match client.apiserver_version().await {
-        Ok(info) => info.git_version,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the cluster version");
-            "unknown".to_owned()
-        }
-    };
-    let services = discover::services(&client, ns, &pod_labels, &p.services).await?;
-    if services.is_empty() {
-        tracing::warn!(
-            "no Service selects the pods of deployment {:?}: no endpoint events",
-            p.deployment
-        );
-    }
-
-    let mut info = RunInfo {
-        source: Some("cluster".into()),
-        trigger: Some(first_plan.description),
-        clock: Some(
-            "ts_ns: CLOCK_REALTIME of the controller's host when it received each API object, not the API server's time"
-                .into(),
-        ),
-        started_ns: Some(started_ns),
-        extra: deployment_extra(&before, None),
-        ..Default::default()
-    };
-    info.versions.insert("kubernetes".into(), cluster_version);
-    info.versions.insert(
-        "seamless-controller".into(),
-        env!("CARGO_PKG_VERSION").into(),
-    );
-    info.extra
-        .insert("services".into(), serde_json::json!(services));
+    let Prepared {
+        before,
+        selector,
+        services,
+        info,
+    } = tokio::time::timeout_at(deadline, prepare(&client, &api, p, started_ns))
+        .await
+        .map_err(|_| Error::Timeout(p.timeout, "the API server to answer".into()))??;
 
     let recorder = Recorder::create(&p.out)?;
     write_info(&info, p)?;
@@ -172,6 +120,92 @@ pub async fn execute(
         }),
         (Err(e), _) | (Ok(()), Err(e)) => Err(e),
     }
+}
+
+/// What the checks before the run found.
+struct Prepared {
+    before: Deployment,
+    selector: Selector,
+    services: Vec<String>,
+    info: RunInfo,
+}
+
+/// Reads the Deployment, validates the trigger, reads the cluster version
+/// and finds the Services: everything that needs no run directory.
+async fn prepare(
+    client: &Client,
+    api: &Api<Deployment>,
+    p: &Params,
+    started_ns: i64,
+) -> Result<Prepared> {
+    let ns = p.namespace.as_str();
+    let before = get_deployment(client, api, ns, &p.deployment).await?;
+    if before.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+        return Err(Error::Paused {
+            name: p.deployment.clone(),
+        });
+    }
+    // Validate the trigger before touching anything.
+    let first_plan = p.trigger.plan(&before, chrono::Utc::now())?;
+    let spec = before.spec.clone().unwrap_or_default();
+    let pod_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let selector = Selector::try_from(spec.selector.clone()).map_err(|e| {
+        Error::Invalid(format!(
+            "deployment {:?} has an unusable selector: {e}",
+            p.deployment
+        ))
+    })?;
+    if selector.selects_all() {
+        return Err(Error::Invalid(format!(
+            "deployment {:?} has an empty selector",
+            p.deployment
+        )));
+    }
+    let cluster_version = match client.apiserver_version().await {
+        Ok(info) => info.git_version,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster version");
+            "unknown".to_owned()
+        }
+    };
+    let services = discover::services(client, ns, &pod_labels, &p.services).await?;
+    if services.is_empty() {
+        tracing::warn!(
+            "no Service selects the pods of deployment {:?}: no endpoint events",
+            p.deployment
+        );
+    }
+
+    let mut info = RunInfo {
+        source: Some("cluster".into()),
+        trigger: Some(first_plan.description),
+        clock: Some(
+            "ts_ns: CLOCK_REALTIME of the controller's host when it received each API object, not the API server's time"
+                .into(),
+        ),
+        started_ns: Some(started_ns),
+        extra: deployment_extra(&before, None),
+        ..Default::default()
+    };
+    info.versions.insert("kubernetes".into(), cluster_version);
+    info.versions.insert(
+        "seamless-controller".into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    info.extra
+        .insert("services".into(), serde_json::json!(services));
+
+    Ok(Prepared {
+        before,
+        selector,
+        services,
+        info,
+    })
 }
 
 async fn get_deployment(
