@@ -1,0 +1,104 @@
+//! The built-in backend: a tiny HTTP/1.0 server that answers every request
+//! with 200 and `X-Pod-Name: <pod>`, run as `seamless-controller lab serve`
+//! inside a pod's (or node's) network namespace.
+//!
+//! On SIGTERM it closes its listener at once, as nginx does, and prints the
+//! CLOCK_REALTIME ns right after the close: from then on a SYN meets no
+//! listening socket and is refused. That line is the lab's ground truth for
+//! "the old backend stopped accepting". In-flight requests still finish.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+
+use super::clock::now_ns;
+
+/// The line prefix announcing the listener is open.
+pub const LISTENING: &str = "listening";
+/// The line prefix carrying the stop time: `stopped_accepting_ns=<ns>`.
+pub const STOPPED: &str = "stopped_accepting_ns=";
+
+/// Options of the hidden `lab serve` subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeOpts {
+    /// Pod name sent in X-Pod-Name.
+    #[arg(long)]
+    pub pod: String,
+    /// Address to listen on.
+    #[arg(long)]
+    pub listen: SocketAddr,
+}
+
+/// Serves until SIGTERM (or SIGINT); returns the exit code.
+pub async fn serve(opts: ServeOpts) -> anyhow::Result<i32> {
+    let listener = TcpListener::bind(opts.listen).await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let response: &'static [u8] = Box::leak(
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Pod-Name: {}\r\nConnection: close\r\n\r\nok\n",
+            opts.pod
+        )
+        .into_bytes()
+        .into_boxed_slice(),
+    );
+    say(&format!("{LISTENING} {}", opts.listen));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    conns.spawn(answer(stream, response));
+                }
+                Err(e) => tracing::debug!("accept: {e}"),
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    say(&format!("{STOPPED}{}", now_ns()));
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(0)
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn answer(mut stream: TcpStream, response: &'static [u8]) {
+    let mut buf = [0u8; 4096];
+    let mut seen = 0usize;
+    let read = async {
+        loop {
+            match stream.read(&mut buf[seen..]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    seen += n;
+                    if buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+                        return true;
+                    }
+                    if seen == buf.len() {
+                        return true;
+                    }
+                }
+            }
+        }
+    };
+    if let Ok(true) = tokio::time::timeout(Duration::from_secs(2), read).await {
+        let _ = stream.write_all(response).await;
+        let _ = stream.shutdown().await;
+    }
+}

@@ -1,0 +1,132 @@
+//! What each run saw, read back from its probe log: failures, the failure
+//! span, and how it sits against the ground truth. One JSON line per run in
+//! `OUT/lab-summary.jsonl`, and one line on stderr.
+//!
+//! This is a quick check, not the analyzer: it takes the first and last
+//! failed probe and the successes around them (by start time).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use seamless_proto::{ProbeLog, RunInfo, run};
+use serde::Serialize;
+
+/// The summary file.
+pub const SUMMARY: &str = "lab-summary.jsonl";
+
+/// Failure span of one probe log against the ground truth.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Seen {
+    /// Probes in the log.
+    pub probes: u64,
+    /// Failed probes (local errors excluded).
+    pub failures: u64,
+    /// Local errors (the prober's own trouble).
+    pub local_errors: u64,
+    /// Start of the first failed probe, wall ns.
+    pub first_fail_ns: Option<i64>,
+    /// Start of the last failed probe, wall ns.
+    pub last_fail_ns: Option<i64>,
+    /// Start of the last ok probe before the first failure.
+    pub last_ok_before_ns: Option<i64>,
+    /// Start of the first ok probe after the last failure.
+    pub first_ok_after_ns: Option<i64>,
+}
+
+/// Reads a probe log and finds its failure span.
+pub fn seen(log: &ProbeLog) -> Seen {
+    let mut probes: Vec<(i64, bool, bool)> = log
+        .probes
+        .iter()
+        .map(|p| {
+            (
+                log.header.wall_ns(p.start_ns),
+                p.outcome.is_failure(),
+                p.outcome.is_local(),
+            )
+        })
+        .collect();
+    probes.sort_by_key(|p| p.0);
+    let mut s = Seen {
+        probes: probes.len() as u64,
+        ..Default::default()
+    };
+    for &(t, fail, local) in &probes {
+        if local {
+            s.local_errors += 1;
+        } else if fail {
+            s.failures += 1;
+            s.first_fail_ns.get_or_insert(t);
+            s.last_fail_ns = Some(t);
+        }
+    }
+    if let (Some(first), Some(last)) = (s.first_fail_ns, s.last_fail_ns) {
+        let ok = |&&(_, fail, local): &&(i64, bool, bool)| !fail && !local;
+        s.last_ok_before_ns = probes
+            .iter()
+            .filter(|p| p.0 < first)
+            .filter(ok)
+            .map(|p| p.0)
+            .next_back();
+        s.first_ok_after_ns = probes.iter().filter(|p| p.0 > last).find(ok).map(|p| p.0);
+    }
+    s
+}
+
+/// The summary writer.
+pub struct Summary {
+    out: File,
+}
+
+impl Summary {
+    /// Opens (appends to) `OUT/lab-summary.jsonl`.
+    pub fn open(out: &Path) -> anyhow::Result<Summary> {
+        let path = out.join(SUMMARY);
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Summary { out })
+    }
+
+    /// Reads the run's probe logs, appends a line, returns a human line.
+    pub fn record(&mut self, dir: &Path, info: &RunInfo) -> anyhow::Result<String> {
+        let mut seen_all = Vec::new();
+        for log in run::probe_logs(dir)? {
+            let l =
+                ProbeLog::read_path(&log).with_context(|| format!("reading {}", log.display()))?;
+            seen_all.push(seen(&l));
+        }
+        let s = seen_all.first().cloned().unwrap_or_default();
+        let truth = info.ground_truth.clone().unwrap_or_default();
+        let outage = truth.outages.first().map(|o| (o.start_ns, o.end_ns));
+        let line = serde_json::json!({
+            "dir": dir,
+            "scenario": info.scenario,
+            "seen": s,
+            "ground_truth": truth,
+            "lab": info.extra.get("lab"),
+        });
+        writeln!(self.out, "{line}")?;
+        let ms = |a: i64, b: i64| (b - a) as f64 / 1e6;
+        let truth_text = match outage {
+            Some((a, b)) => format!("outage {:.2} ms", ms(a, b)),
+            None => "no outage".into(),
+        };
+        let seen_text = match (s.first_fail_ns, s.last_fail_ns) {
+            (Some(a), Some(b)) => format!("failures span {:.2} ms", ms(a, b)),
+            _ => "no failure span".into(),
+        };
+        Ok(format!(
+            "lab: {} {} probes, {} failed ({}); truth: {}",
+            dir.display(),
+            s.probes,
+            s.failures,
+            seen_text,
+            truth_text
+        ))
+    }
+}
