@@ -302,6 +302,12 @@ impl Run<'_> {
                 name: self.p.deployment.clone(),
             })?;
         self.baseline_pods = self.pods.objects().keys().cloned().collect();
+        tracing::info!(
+            pods = self.baseline_pods.len(),
+            replicasets = self.replicasets.objects().len(),
+            slices = self.slices.objects().len(),
+            "baseline listed; sending the patch"
+        );
 
         // The patch.
         let plan = self.p.trigger.plan(&current, chrono::Utc::now())?;
@@ -321,6 +327,7 @@ impl Run<'_> {
         );
         ack.generation = Some(generation);
         self.recorder.record(vec![ack])?;
+        tracing::info!(generation, trigger = %plan.description, "patch acknowledged");
         self.info
             .extra
             .extend(deployment_extra(&current, Some(&patched)));
@@ -358,6 +365,7 @@ impl Run<'_> {
                 e.detail = Some(format!("{} old pods", self.baseline_pods.len()));
                 self.recorder.record(vec![e])?;
                 settle_end = Some(Instant::now() + self.p.settle);
+                tracing::info!(settle = ?self.p.settle, "old pods gone; settling");
             }
         }
     }
@@ -401,6 +409,7 @@ impl Run<'_> {
                             e.generation = d.metadata.generation;
                             e.replicas = d.status.as_ref().and_then(|s| s.updated_replicas);
                             self.recorder.record(vec![e])?;
+                            tracing::info!("rollout complete; waiting for the old pods to go");
                         }
                         Progress::DeadlineExceeded => {
                             return Err(Error::DeadlineExceeded {
