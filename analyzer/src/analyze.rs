@@ -72,11 +72,26 @@ pub(crate) fn read_logs(
     with_extra: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AgentLog>> {
+    // One thread a log: a run has a log per node, each read on its own.
+    let read: Vec<Result<AgentLog>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = inputs
+            .logs
+            .iter()
+            .map(|path| {
+                let offset = opts.clock_offset_ns(&crate::load::agent_name(path));
+                scope.spawn(move || read_log(path, offset, with_extra))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     let mut agents = Vec::new();
     let mut empty = Vec::new();
-    for path in &inputs.logs {
-        let offset = opts.clock_offset_ns(&crate::load::agent_name(path));
-        let log = read_log(path, offset, names, with_extra)?;
+    for (path, log) in inputs.logs.iter().zip(read) {
+        let mut log = log?;
+        log.remap(names);
         let file = path.display();
         if let Some(t) = log.torn {
             warnings.push(format!(

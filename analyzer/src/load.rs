@@ -73,6 +73,8 @@ pub(crate) struct AgentLog {
     pub torn: Option<TornTail>,
     /// The end marker's count, when the agent stopped cleanly.
     pub end_count: Option<u64>,
+    /// The log's own backend table (id `i` is `backends[i - 1]`).
+    pub backends: Vec<String>,
     /// Clock offset applied, ns.
     pub clock_offset_ns: i64,
     /// Whether `t` was already in order in the file.
@@ -103,13 +105,8 @@ fn format_version(path: &Path) -> Option<u16> {
     (start[..8] == MAGIC).then(|| u16::from_le_bytes([start[8], start[9]]))
 }
 
-/// Reads one log, mapping its backend ids into `names` (the run-wide table).
-pub(crate) fn read_log(
-    path: &Path,
-    clock_offset_ns: i64,
-    names: &mut Vec<String>,
-    with_extra: bool,
-) -> Result<AgentLog> {
+/// Reads one log; backend ids stay the log's own until [`AgentLog::remap`].
+pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, with_extra: bool) -> Result<AgentLog> {
     let log_err = |source| Error::Log {
         path: path.to_owned(),
         source,
@@ -155,30 +152,37 @@ pub(crate) fn read_log(
         }
         batch.clear();
     }
-    // Map this log's backend ids onto the run-wide table.
-    let remap: Vec<u32> = std::iter::once(0)
-        .chain(reader.backends().iter().map(|name| {
-            let index = names.iter().position(|n| n == name).unwrap_or_else(|| {
-                names.push(name.clone());
-                names.len() - 1
-            });
-            u32::try_from(index + 1).unwrap_or(u32::MAX)
-        }))
-        .collect();
-    if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
-        for b in &mut cols.backend {
-            *b = remap.get(*b as usize).copied().unwrap_or(0);
-        }
-    }
     Ok(AgentLog {
         name: agent_name(path),
         path: path.to_owned(),
         format_version: format_version(path).unwrap_or(FORMAT_VERSION),
         torn: reader.torn_tail(),
         end_count: reader.end_count(),
+        backends: reader.backends().to_vec(),
         header,
         clock_offset_ns,
         sorted,
         cols,
     })
+}
+
+impl AgentLog {
+    /// Maps this log's backend ids onto the run-wide table `names`, adding
+    /// the names it has not seen.
+    pub(crate) fn remap(&mut self, names: &mut Vec<String>) {
+        let remap: Vec<u32> = std::iter::once(0)
+            .chain(self.backends.iter().map(|name| {
+                let index = names.iter().position(|n| n == name).unwrap_or_else(|| {
+                    names.push(name.clone());
+                    names.len() - 1
+                });
+                u32::try_from(index + 1).unwrap_or(u32::MAX)
+            }))
+            .collect();
+        if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
+            for b in &mut self.cols.backend {
+                *b = remap.get(*b as usize).copied().unwrap_or(0);
+            }
+        }
+    }
 }

@@ -27,10 +27,14 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .map(|r| ms(r.upper_ns.unwrap_or(r.lower_ns)))
         .fold(0.0f64, f64::max);
-    let x_max = (widest * 1.35).max(1.0);
+    // Room on the right for the counts.
+    let x_max = (widest * 2.0).max(1.0);
     let n = rows.len().max(1) as f64;
     let mut chart = ChartBuilder::on(root)
-        .caption("downtime per run (lower .. upper bound)", (FONT, 24))
+        .caption(
+            "downtime per run: dark = lower bound, light = upper bound",
+            (FONT, 22),
+        )
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(330)

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Time `seamless-analyzer report` (plots included) on a synthetic run.
+
+Writes a synthetic run with `seamless-analyzer gen-synthetic` once (10 million
+probes by default, a few failure windows), then runs `report` on it several
+times and prints the wall time and the peak resident set size of each run,
+measured with wait4(2) on the child, so no /usr/bin/time is needed.
+
+    cargo build --release -p seamless-analyzer
+    python3 bench/analyzer_bench.py            # 10M probes, 3 runs
+
+Exit status 1 when the best run misses the bar (3 s wall, 1.5 GiB peak RSS).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def default_binary():
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", "seamless-analyzer")
+
+
+def run_measured(argv):
+    """Runs argv; returns (exit status, wall seconds, peak RSS in bytes)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    # ru_maxrss is in KiB on Linux.
+    return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss * 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default=default_binary(), help="the analyzer binary")
+    ap.add_argument("--probes", type=int, default=10_000_000)
+    ap.add_argument("--dir", default=None, help="run directory (default /tmp/seamless-bench-<probes>)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--max-wall", type=float, default=3.0, help="bar for wall seconds")
+    ap.add_argument("--max-rss-gib", type=float, default=1.5, help="bar for peak RSS, GiB")
+    args, extra = ap.parse_known_args()
+
+    if not os.access(args.bin, os.X_OK):
+        sys.exit(f"{args.bin} not found: cargo build --release -p seamless-analyzer (or --bin)")
+    run_dir = args.dir or f"/tmp/seamless-bench-{args.probes}"
+    log = os.path.join(run_dir, "probe-synthetic.log")
+    if not os.path.exists(log):
+        code, wall, _ = run_measured(
+            [args.bin, "gen-synthetic", "--probes", str(args.probes), "--out", run_dir]
+        )
+        if code != 0:
+            sys.exit(f"gen-synthetic failed ({code})")
+        print(f"generated {args.probes} probes in {wall:.2f} s: {log} "
+              f"({os.path.getsize(log) / 2**20:.0f} MiB)")
+
+    argv = [args.bin, "report", run_dir] + extra
+    print("command:", " ".join(argv))
+    best = None
+    for i in range(args.runs):
+        code, wall, rss = run_measured(argv)
+        if code != 0:
+            sys.exit(f"report failed with status {code}")
+        print(f"run {i + 1}: wall {wall:.3f} s, peak RSS {rss / 2**20:.0f} MiB")
+        if best is None or wall < best[0]:
+            best = (wall, rss)
+    wall, rss = best
+    ok = wall <= args.max_wall and rss <= args.max_rss_gib * 2**30
+    print(f"best: wall {wall:.3f} s (bar {args.max_wall} s), peak RSS {rss / 2**20:.0f} MiB "
+          f"(bar {args.max_rss_gib} GiB): {'PASS' if ok else 'FAIL'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
