@@ -7,12 +7,14 @@
 //!   timeline events without duplicates;
 //! - [`complete`]: kubectl's `rollout status` completion rules;
 //! - [`discover`]: the Services whose EndpointSlices to follow;
+//! - [`preflight`]: the checks before anything changes;
 //! - [`session`]: one run from start to end, on a given `kube::Client`;
 //! - [`error`]: what can fail, and the exit codes.
 
 pub mod complete;
 pub mod discover;
 pub mod error;
+pub mod preflight;
 pub mod record;
 pub mod runinfo;
 pub mod session;
