@@ -43,7 +43,8 @@ pub enum EventKind {
     ContainerStarted,
     /// A Pod became Ready.
     PodReady,
-    /// A Pod stopped being Ready while still running.
+    /// A Pod stopped being Ready (while running, or as a terminating pod's
+    /// containers exit).
     PodNotReady,
     /// A Pod got its deletionTimestamp (`grace_period_s`).
     PodTerminating,
