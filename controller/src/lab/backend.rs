@@ -209,7 +209,7 @@ impl Backend {
     pub fn sigterm(&mut self) -> (i64, StopWatch) {
         let watch = match self.kind {
             BackendKind::Builtin => StopWatch::Reported(self.stopped.take()),
-            BackendKind::Nginx => StopWatch::polled(&self.ns, self.addr.port()),
+            BackendKind::Nginx => StopWatch::polled(&self.ns, self.addr),
         };
         let ts = now_ns();
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
@@ -264,36 +264,26 @@ impl Drop for Backend {
 pub enum StopWatch {
     /// The built-in server reports it on stdout.
     Reported(Option<mpsc::Receiver<i64>>),
-    /// A thread in the backend's namespace polls /proc/thread-self/net/tcp
-    /// every 100 us for the listening socket.
+    /// A thread in the backend's namespace connects to it every 100 us
+    /// until a connect is refused (reading /proc/net/tcp instead walks the
+    /// kernel's whole socket hash and lags by milliseconds).
     Polled(mpsc::Receiver<i64>),
 }
 
 impl StopWatch {
-    fn polled(ns: &Netns, port: u16) -> StopWatch {
+    fn polled(ns: &Netns, addr: SocketAddrV4) -> StopWatch {
         let (tx, rx) = mpsc::channel();
-        let port_hex = format!(":{port:04X} ");
         let _ = ns.spawn_thread(move || {
             let deadline = Instant::now() + Duration::from_secs(60);
-            let mut text = String::new();
             while Instant::now() < deadline {
-                text.clear();
-                let listening = std::fs::File::open("/proc/thread-self/net/tcp")
-                    .and_then(|mut f| f.read_to_string(&mut text))
-                    .map(|_| {
-                        text.lines().skip(1).any(|l| {
-                            let mut cols = l.split_whitespace();
-                            let local = cols.nth(1).unwrap_or("");
-                            let state = cols.nth(1).unwrap_or("");
-                            state == "0A" && (local.to_owned() + " ").ends_with(&port_hex)
-                        })
-                    })
-                    .unwrap_or(false);
-                if !listening {
-                    let _ = tx.send(now_ns());
-                    return;
+                let attempt = now_ns();
+                match TcpStream::connect_timeout(&addr.into(), Duration::from_millis(50)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        let _ = tx.send(attempt);
+                        return;
+                    }
+                    _ => std::thread::sleep(Duration::from_micros(100)),
                 }
-                std::thread::sleep(Duration::from_micros(100));
             }
         });
         StopWatch::Polled(rx)

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
@@ -36,7 +36,16 @@ pub struct ServeOpts {
 
 /// Serves until SIGTERM (or SIGINT); returns the exit code.
 pub async fn serve(opts: ServeOpts) -> anyhow::Result<i32> {
-    let listener = TcpListener::bind(opts.listen).await?;
+    // A deep accept queue: at thousands of new connections a second a
+    // short CPU stall must not overflow it (that drops SYNs, which the
+    // agent would see as 1 s connect timeouts unrelated to the rollout).
+    let socket = match opts.listen {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(opts.listen)?;
+    let listener = socket.listen(4096)?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let response: &'static [u8] = Box::leak(

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The main job: the seed's experiment on this machine, with ground truth.
+# Builds the release binaries, runs the lab's whole scenario matrix
+# (network pod|host x access clusterip|nodeport x termination
+# no-prestop|prestop) REPEAT times, analyses every run, compares them, and
+# leaves everything in OUT (default results/lab):
+#   OUT/<scenario>/run-NN/   probe log, timeline.jsonl, run.json (ground
+#                            truth), report.{json,md}, plot.{png,svg}
+#   OUT/figures/<scenario>.{png,svg}   one figure per scenario (its run-01)
+#   OUT/compare.{md,json,png,svg}      every run side by side
+#   OUT/lab-summary.jsonl              the lab's own per-run line
+#   OUT/PROVENANCE.md                  command, versions, machine
+# Needs root (or unprivileged user namespaces), iptables, iproute2,
+# conntrack; about 5 s a run, so 8 x 10 runs take 7-8 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-results/lab}
+REPEAT=${REPEAT:-10}
+SEED=${SEED:-20261127}
+MERGE_GAP=${MERGE_GAP:-10ms}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN="$CARGO_TARGET_DIR/release"
+
+cargo build --release -p seamless-agent -p seamless-controller -p seamless-analyzer
+
+rm -rf "$OUT"
+mkdir -p "$OUT/figures"
+LAB_CMD=("$BIN/seamless-controller" lab --all --repeat "$REPEAT" --seed "$SEED"
+         --out "$OUT" --agent-bin "$BIN/seamless-agent")
+echo "+ ${LAB_CMD[*]}" >&2
+"${LAB_CMD[@]}"
+
+# A partial outage (iptables still sends half the new connections to the
+# dead pod) interleaves failures with successes: merge failures closer than
+# MERGE_GAP into one window (at 5000 probes/s, 10 ms is 50 probes: 50
+# successes in a row by chance at 50% is 2^-50).
+runs=("$OUT"/*/run-*)
+for run in "${runs[@]}"; do
+  "$BIN/seamless-analyzer" report "$run" --merge-gap "$MERGE_GAP" >/dev/null
+done
+for dir in "$OUT"/*/; do
+  scenario=$(basename "$dir")
+  [ "$scenario" = figures ] && continue
+  for ext in png svg; do
+    [ -f "$dir/run-01/plot.$ext" ] && cp "$dir/run-01/plot.$ext" "$OUT/figures/$scenario.$ext"
+  done
+done
+"$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT" --merge-gap "$MERGE_GAP"
+
+{
+  echo "# Provenance of $OUT"
+  echo
+  echo "Made by \`scripts/lab-main-job.sh\` (REPEAT=$REPEAT SEED=$SEED MERGE_GAP=$MERGE_GAP):"
+  echo
+  echo '```'
+  echo "${LAB_CMD[*]}"
+  echo "seamless-analyzer report RUN --merge-gap $MERGE_GAP   # every run"
+  echo "seamless-analyzer compare $OUT/*/run-* --out $OUT --merge-gap $MERGE_GAP"
+  echo '```'
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+  echo "- seamless: $("$BIN/seamless-controller" --version), $("$BIN/seamless-agent" --version), $("$BIN/seamless-analyzer" --version)"
+  echo "- rustc: $(rustc --version)"
+  echo "- kernel: $(uname -srm)"
+  echo "- iptables: $(iptables --version)"
+  echo "- iproute2: $(ip -V)"
+  echo "- nginx: $(nginx -v 2>&1 || echo none)"
+  echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "- user: $(id -un)"
+} > "$OUT/PROVENANCE.md"
+echo "done: $OUT" >&2
