@@ -108,13 +108,15 @@ pub struct Opts {
     #[arg(long, default_value_t = 5000.0)]
     pub rate: f64,
 
-    /// Delete the conntrack entries (state CLOSE) to the removed endpoint
-    /// right after its rule leaves. kube-proxy does this only for UDP; with
-    /// TCP, a refused connect's CLOSE entry keeps a reused client port NATed
-    /// to the dead pod for ~10 s, so a few refusals can follow the outage.
-    /// On by default so the only failures are the race itself, which the
-    /// ground truth describes; `--conntrack-cleanup false` shows the late
-    /// refusals too.
+    /// Delete, right after the old endpoint's rule leaves, the conntrack
+    /// entries of connections the old backend reset (a lab-only mangle rule
+    /// marks them). A connection reset at the close (queued in the accept
+    /// queue) leaves a CLOSE entry for ~10 s still NATed to the old pod; a
+    /// new SYN reusing that client port reopens it and meets the dead pod
+    /// again, long after the rule is gone. kube-proxy cleans conntrack only
+    /// for UDP, so this is real; on by default so the only failures are the
+    /// race the ground truth describes. `--conntrack-cleanup false` shows
+    /// the late failures too.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub conntrack_cleanup: bool,
 

@@ -94,6 +94,18 @@ impl Service {
             .to_owned()
     }
 
+    /// The lab's own instrumentation (not kube-proxy's): marks the conntrack
+    /// entry of every connection a backend answered with RST (a refused
+    /// connect, or a reset at the kill), so the optional conntrack cleanup
+    /// deletes exactly those and nothing else.
+    pub fn mark_rules() -> &'static str {
+        "*mangle\n\
+         -A INPUT -p tcp -m tcp --tcp-flags RST RST -m conntrack --ctdir REPLY \
+         -m comment --comment \"seamless lab: reset by a backend\" \
+         -j CONNMARK --set-xmark 0x1/0x1\n\
+         COMMIT\n"
+    }
+
     /// One sync: every kube-proxy chain re-declared (which flushes it) and
     /// refilled for `endpoints`; the KUBE-SEP chains of `stale` endpoints
     /// deleted, all in one transaction.

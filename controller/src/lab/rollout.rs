@@ -527,12 +527,15 @@ fn terminate(
     })
 }
 
-/// Deletes the conntrack entries whose reply comes from `ep` in state CLOSE
-/// (refused connects that would otherwise keep steering a reused client port
-/// to the dead pod for ~10 s); returns how many went.
+/// Deletes the conntrack entries of connections `ep` reset (marked by
+/// [`super::proxy::Service::mark_rules`]): refused connects whose CLOSE
+/// entry would otherwise keep steering a reused client port to the dead pod
+/// for ~10 s. Only those few: deleting every CLOSE entry (thousands, one per
+/// finished probe) takes tens of ms, during which a reused tuple's new,
+/// live entry can be deleted instead. Returns how many went.
 fn conntrack_delete(ep: SocketAddrV4) -> usize {
     let out = Command::new("conntrack")
-        .args(["-D", "-p", "tcp", "--state", "CLOSE", "--reply-src"])
+        .args(["-D", "-p", "tcp", "--mark", "1/1", "--reply-src"])
         .arg(ep.ip().to_string())
         .args(["--reply-port-src", &ep.port().to_string()])
         .output();

@@ -132,6 +132,9 @@ impl Cluster {
                 .run(|| restore(&svc.base_rules()))?
                 .map_err(to_err)?;
             node.ns
+                .run(|| restore(Service::mark_rules()))?
+                .map_err(to_err)?;
+            node.ns
                 .run(|| restore(&svc.sync_rules(&[], &[])))?
                 .map_err(to_err)?;
         }
