@@ -14,6 +14,7 @@
 
 use std::io::Write;
 use std::net::SocketAddrV4;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -189,9 +190,12 @@ impl Service {
 /// it reads the `COMMIT` line, but then spends ~15 ms closing its netlink
 /// socket before it exits, so its exit time is far too late. The lab
 /// therefore starts iptables-restore early with everything but the final
-/// `COMMIT` line, writes that line at the chosen moment, and watches the
-/// process through /proc until it is back, blocked, reading stdin for the
-/// next table: that happens a few microseconds after the kernel commit.
+/// `COMMIT` line, writes that line at the chosen moment, and learns the
+/// commit from the kernel: a netlink socket in the node's namespace, joined
+/// to the nftables multicast group, receives the ruleset's change
+/// notifications, which the kernel sends right after it switched to the new
+/// rules. Where that socket cannot be had, the lab watches the process in
+/// /proc until it is back reading stdin after the commit.
 #[derive(Debug, Clone, Copy)]
 pub struct Applied {
     /// Wall-clock ns when the `COMMIT` line was written (the commit is after).
@@ -201,8 +205,9 @@ pub struct Applied {
     pub committed_ns: i64,
     /// Wall-clock ns after iptables-restore exited.
     pub exited_ns: i64,
-    /// True when `committed_ns` came from watching /proc.
-    pub watched: bool,
+    /// How `committed_ns` was learnt: `netlink` (the kernel's notification),
+    /// `proc` (iptables-restore seen back reading stdin) or `exit`.
+    pub method: &'static str,
 }
 
 /// Runs `iptables-restore --noflush` with `rules` on stdin, in the calling
@@ -228,6 +233,11 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
         None => Ok(()),
     };
     let mut ok = write(body.as_bytes()).is_ok();
+    let monitor = if at.is_some() {
+        nft_monitor().ok()
+    } else {
+        None
+    };
     let ready = if ok {
         wait_reading_stdin(pid, None)
     } else {
@@ -240,10 +250,12 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
     if body.len() != rules.len() {
         ok &= write(b"COMMIT\n").is_ok();
     }
-    let committed = match ready {
-        Some(v0) if ok => wait_reading_stdin(pid, Some(v0)).map(|_| now_ns()),
-        _ => None,
+    let (committed, method) = match (&monitor, ready) {
+        (Some(fd), _) if ok => (wait_notification(fd), "netlink"),
+        (None, Some(v0)) if ok => (wait_reading_stdin(pid, Some(v0)).map(|_| now_ns()), "proc"),
+        _ => (None, "exit"),
     };
+    let method = if committed.is_some() { method } else { "exit" };
     drop(stdin);
     let out = child.wait_with_output().map_err(ProxyError::Spawn)?;
     let exited_ns = now_ns();
@@ -257,8 +269,54 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
         started_ns,
         committed_ns: committed.unwrap_or(exited_ns),
         exited_ns,
-        watched: committed.is_some(),
+        method,
     })
+}
+
+/// A netlink socket in the calling thread's network namespace, joined to
+/// NFNLGRP_NFTABLES: it receives every ruleset change notification.
+fn nft_monitor() -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{
+        AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, setsockopt, socket,
+        sockopt,
+    };
+    const NFNLGRP_NFTABLES: u32 = 7;
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkNetFilter,
+    )?;
+    bind(
+        fd.as_raw_fd(),
+        &NetlinkAddr::new(0, 1 << (NFNLGRP_NFTABLES - 1)),
+    )?;
+    setsockopt(
+        &fd,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(1, 0),
+    )?;
+    Ok(fd)
+}
+
+/// Blocks until the first nftables notification arrives (up to 1 s) and
+/// returns the wall-clock ns right after it.
+fn wait_notification(fd: &OwnedFd) -> Option<i64> {
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = nix::sys::socket::recv(
+            fd.as_raw_fd(),
+            &mut buf,
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        let ts = now_ns();
+        // struct nlmsghdr: u32 length, u16 type (subsystem << 8 | message).
+        if n >= 6 && u16::from_ne_bytes([buf[4], buf[5]]) >> 8 == NFNL_SUBSYS_NFTABLES {
+            return Some(ts);
+        }
+    }
 }
 
 /// Waits until `pid` is blocked in read(0, ...) — and, with `after`, has

@@ -351,7 +351,7 @@ pub fn run_one(spec: &RunSpec, stop: &Arc<AtomicBool>) -> Result<RunResult, RunE
         );
         truth
             .extra
-            .insert("old_rule_commit_watched".into(), json!(removed.watched));
+            .insert("old_rule_commit_seen_by".into(), json!(removed.method));
         truth
             .extra
             .insert("sigterm_ns".into(), json!(term.sigterm_ns));
