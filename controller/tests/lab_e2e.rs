@@ -131,7 +131,7 @@ fn check_run(dir: &Path) -> Checked {
     }
 }
 
-fn run_and_check(scenarios: &[&str]) {
+fn run_and_check(scenarios: &[&str], extra: &[&str]) {
     if let Some(why) = lab_common::cannot_run() {
         eprintln!("skipping the lab test: {why}");
         return;
@@ -139,6 +139,7 @@ fn run_and_check(scenarios: &[&str]) {
     let _one = lab_common::one_lab();
     let out = tempfile::tempdir().unwrap();
     let st = lab_common::lab_cmd(out.path(), scenarios, "400ms")
+        .args(extra)
         .status()
         .unwrap();
     assert!(st.success(), "lab exited with {st}");
@@ -157,12 +158,24 @@ fn run_and_check(scenarios: &[&str]) {
 
 #[test]
 fn pod_network_clusterip_without_and_nodeport_with_prestop() {
-    run_and_check(&["pod-clusterip-no-prestop", "pod-nodeport-prestop"]);
+    run_and_check(&["pod-clusterip-no-prestop", "pod-nodeport-prestop"], &[]);
 }
 
 #[test]
 fn host_network_nodeport_without_and_clusterip_with_prestop() {
-    run_and_check(&["host-nodeport-no-prestop", "host-clusterip-prestop"]);
+    run_and_check(&["host-nodeport-no-prestop", "host-clusterip-prestop"], &[]);
+}
+
+#[test]
+fn nginx_backend_with_restart_trigger() {
+    if !std::path::Path::new("/usr/sbin/nginx").is_file() {
+        eprintln!("skipping the nginx lab test: nginx is not installed");
+        return;
+    }
+    run_and_check(
+        &["pod-clusterip-no-prestop", "host-nodeport-prestop"],
+        &["--backend", "nginx", "--trigger", "restart"],
+    );
 }
 
 #[test]
