@@ -6,11 +6,12 @@ use polars::prelude::*;
 use seamless_proto::run::{TIMELINE, probe_logs};
 use seamless_proto::timeline::{Event, read_jsonl};
 use seamless_proto::{RunInfo, log::FORMAT_VERSION};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::load::{AgentLog, read_log};
 use crate::query::{Ctx, collect, plans, probe_frame};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
+use crate::stats::probe_stats;
 use crate::summary::summary;
 use crate::windows::{union, windows};
 use crate::{AnalyzeOptions, Error, Result};
@@ -198,7 +199,9 @@ impl Analysis {
         let inputs = inputs(path, opts)?;
         let mut warnings = Vec::new();
         let mut names = Vec::new();
+        let clock = std::time::Instant::now();
         let agents = read_logs(&inputs, opts, &mut names, false, &mut warnings)?;
+        debug!(elapsed = ?clock.elapsed(), "logs read");
         let events = match &inputs.timeline {
             Some(p) => read_timeline(p)?,
             None => Vec::new(),
@@ -224,7 +227,10 @@ impl Analysis {
                 reason: format!("{bin_ns} ns is not positive"),
             });
         }
-        let ctx = Ctx { bin_ns, rollout };
+        let ctx = Ctx {
+            bin_ns,
+            backends: u32::try_from(names.len()).unwrap_or(u32::MAX),
+        };
 
         let mut meta = Vec::new();
         let mut frames = Vec::new();
@@ -256,12 +262,24 @@ impl Analysis {
         if frames.len() > 1 {
             sets.push(plans(merged.clone().lazy(), ctx));
         }
+        debug!(elapsed = ?clock.elapsed(), "frames built");
+        let mut stats = frames
+            .iter()
+            .map(|f| probe_stats(f, rollout))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let merged_stats = if frames.len() > 1 {
+            Some(probe_stats(&merged, rollout)?)
+        } else {
+            None
+        };
         drop(frames);
+        debug!(elapsed = ?clock.elapsed(), "order statistics");
         let tables = collect(sets)?;
+        debug!(elapsed = ?clock.elapsed(), "queries collected");
 
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
-        for (a, t) in meta.iter().zip(&tables) {
+        for ((a, t), st) in meta.iter().zip(&tables).zip(stats.drain(..)) {
             let w = windows(t, &names, opts, &a.name)?;
             all_windows.extend(w.iter().cloned());
             agent_reports.push(AgentReport {
@@ -279,7 +297,7 @@ impl Analysis {
                     bytes_lost: t.bytes_lost,
                 }),
                 clean_end: a.end_count.is_some(),
-                summary: summary(t, w, &names, bin_ns)?,
+                summary: summary(t, st, w, &names, bin_ns)?,
             });
         }
         let merged_summary = if agent_reports.len() == 1 {
@@ -288,7 +306,10 @@ impl Analysis {
             let t = tables.last().ok_or_else(|| Error::NoProbes {
                 what: "no merged table".into(),
             })?;
-            summary(t, union(all_windows), &names, bin_ns)?
+            let st = merged_stats.ok_or_else(|| Error::NoProbes {
+                what: "no merged statistics".into(),
+            })?;
+            summary(t, st, union(all_windows), &names, bin_ns)?
         };
         for w in &warnings {
             warn!("{w}");

@@ -30,6 +30,7 @@ mod output;
 pub mod plot;
 mod query;
 pub mod report;
+mod stats;
 mod summary;
 pub mod synth;
 mod windows;

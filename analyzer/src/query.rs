@@ -4,11 +4,6 @@
 use polars::prelude::*;
 
 use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK, Columns};
-use crate::report::Span;
-
-/// Quantiles of the latency table, in column order.
-pub(crate) const LATENCY_QUANTILES: [(&str, f64); 4] =
-    [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)];
 
 /// Builds the probe frame of one or more agents' columns, sorted by start.
 /// Moves the columns in; polars takes the buffers without copying.
@@ -61,8 +56,8 @@ pub(crate) fn probe_frame(cols: Vec<Columns>, sorted: bool) -> PolarsResult<Data
 pub(crate) struct Ctx {
     /// Width of the time bins, ns.
     pub bin_ns: i64,
-    /// The rollout span, for latency phases.
-    pub rollout: Option<Span>,
+    /// Backends in the run-wide table (ids 1..=backends).
+    pub backends: u32,
 }
 
 /// The tables one set of probes yields.
@@ -75,36 +70,18 @@ pub(crate) struct Tables {
     pub fail_combos: DataFrame,
     /// Probes by outcome: `outcome, n`.
     pub outcomes: DataFrame,
-    /// One row: `first, last, n, gap50, gap99`.
-    pub span: DataFrame,
-    /// Ok latency over all probes, one row: `n, p50.., max`.
-    pub latency_all: DataFrame,
-    /// Ok latency by rollout phase (0 before, 1 during, 2 after).
-    pub latency_phase: Option<DataFrame>,
-    /// Backends: `backend, first_ns, last_ns, n`.
-    pub backends: DataFrame,
-    /// Bins: `t, probes, ok, failed`.
+    /// Bins: `t, probes, ok, failed`, and `b<id>` probes answered by each
+    /// backend.
     pub bins: DataFrame,
-    /// Backends per bin: `backend, t, n`.
-    pub bin_backends: DataFrame,
+    /// One row: `n<id>`, `first<id>`, `last<id>` for each backend id.
+    pub backends: DataFrame,
 }
+
+/// Plans per probe set.
+const PLANS: usize = 5;
 
 fn count(e: Expr) -> Expr {
     e.cast(DataType::Int64)
-}
-
-fn latency_aggs() -> Vec<Expr> {
-    let mut aggs = vec![count(len()).alias("n")];
-    for (name, q) in LATENCY_QUANTILES {
-        aggs.push(
-            col("lat")
-                .quantile(lit(q), QuantileMethod::Nearest)
-                .cast(DataType::Int64)
-                .alias(name),
-        );
-    }
-    aggs.push(col("lat").max().alias("max"));
-    aggs
 }
 
 fn bin_options(bin_ns: i64) -> DynamicGroupOptions {
@@ -145,66 +122,32 @@ pub(crate) fn plans(lf: LazyFrame, ctx: Ctx) -> Vec<LazyFrame> {
         .clone()
         .group_by([col("outcome")])
         .agg([count(len()).alias("n")]);
-    let gaps = col("t") - col("t").shift(lit(1));
-    let span = lf.clone().select([
-        col("t").first().alias("first"),
-        col("t").last().alias("last"),
-        count(len()).alias("n"),
-        gaps.clone()
-            .quantile(lit(0.5), QuantileMethod::Nearest)
-            .cast(DataType::Int64)
-            .alias("gap50"),
-        gaps.quantile(lit(0.99), QuantileMethod::Nearest)
-            .cast(DataType::Int64)
-            .alias("gap99"),
-    ]);
-    let ok = lf.clone().filter(col("class").eq(lit(CLASS_OK)));
-    let latency_all = ok.clone().select(latency_aggs());
-    let answered = lf.clone().filter(col("backend").neq(lit(0u32)));
-    let backends = answered.clone().group_by([col("backend")]).agg([
-        col("t").min().alias("first_ns"),
-        col("t").max().alias("last_ns"),
-        count(len()).alias("n"),
-    ]);
+    // Which backend answered: one count per backend id and bin, and its
+    // first and last answer. Runs have few backends, so a column each is
+    // cheaper than a group-by over every probe.
+    let is = |id: u32| col("backend").eq(lit(id));
+    let mut bin_aggs = vec![
+        count(len()).alias("probes"),
+        count(col("class").eq(lit(CLASS_OK)).sum()).alias("ok"),
+        count(col("class").eq(lit(CLASS_FAIL)).sum()).alias("failed"),
+    ];
+    let mut backend_aggs = vec![count(len()).alias("n")];
+    for id in 1..=ctx.backends {
+        bin_aggs.push(count(is(id).sum()).alias(format!("b{id}")));
+        backend_aggs.push(count(is(id).sum()).alias(format!("n{id}")));
+        backend_aggs.push(col("t").filter(is(id)).first().alias(format!("first{id}")));
+        backend_aggs.push(col("t").filter(is(id)).last().alias(format!("last{id}")));
+    }
+    let backends = lf.clone().select(backend_aggs);
     let bins = lf
         .group_by_dynamic(col("t"), [], bin_options(ctx.bin_ns))
-        .agg([
-            count(len()).alias("probes"),
-            count(col("class").eq(lit(CLASS_OK)).sum()).alias("ok"),
-            count(col("class").eq(lit(CLASS_FAIL)).sum()).alias("failed"),
-        ]);
-    let bin_backends = answered
-        .group_by_dynamic(col("t"), [col("backend")], bin_options(ctx.bin_ns))
-        .agg([count(len()).alias("n")]);
-    let mut plans = vec![
-        runs,
-        fail_combos,
-        outcomes,
-        span,
-        latency_all,
-        backends,
-        bins,
-        bin_backends,
-    ];
-    if let Some(r) = ctx.rollout {
-        let phase = when(col("t").lt(lit(r.start_ns)))
-            .then(lit(0i32))
-            .when(col("t").lt_eq(lit(r.end_ns)))
-            .then(lit(1i32))
-            .otherwise(lit(2i32))
-            .alias("phase");
-        plans.push(
-            ok.with_column(phase)
-                .group_by([col("phase")])
-                .agg(latency_aggs()),
-        );
-    }
-    plans
+        .agg(bin_aggs);
+    vec![runs, fail_combos, outcomes, bins, backends]
 }
 
 /// Collects every plan of every probe set in one go.
 pub(crate) fn collect(sets: Vec<Vec<LazyFrame>>) -> PolarsResult<Vec<Tables>> {
-    let sizes: Vec<usize> = sets.iter().map(Vec::len).collect();
+    let n = sets.len();
     let plans: Vec<DslPlan> = sets
         .into_iter()
         .flatten()
@@ -213,8 +156,8 @@ pub(crate) fn collect(sets: Vec<Vec<LazyFrame>>) -> PolarsResult<Vec<Tables>> {
     let mut frames =
         LazyFrame::collect_all_with_engine(plans, Engine::InMemory, OptFlags::default())?
             .into_iter();
-    let mut tables = Vec::with_capacity(sizes.len());
-    for size in sizes {
+    let mut tables = Vec::with_capacity(n);
+    for _ in 0..n {
         let mut next = || {
             frames
                 .next()
@@ -224,14 +167,11 @@ pub(crate) fn collect(sets: Vec<Vec<LazyFrame>>) -> PolarsResult<Vec<Tables>> {
             runs: next()?,
             fail_combos: next()?,
             outcomes: next()?,
-            span: next()?,
-            latency_all: next()?,
-            backends: next()?,
             bins: next()?,
-            bin_backends: next()?,
-            latency_phase: if size > 8 { Some(next()?) } else { None },
+            backends: next()?,
         });
     }
+    debug_assert!(frames.next().is_none(), "{PLANS} plans a set");
     Ok(tables)
 }
 

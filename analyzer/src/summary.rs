@@ -5,17 +5,16 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use seamless_proto::Outcome;
 
-use crate::query::{LATENCY_QUANTILES, Tables, i64s, opt_i64s};
-use crate::report::{
-    BackendSeen, Bin, Bins, LatencyPhase, ProbeInterval, Summary, Totals, TrafficSwitch, Window,
-};
+use crate::query::{Tables, i64s, opt_i64s};
+use crate::report::{BackendSeen, Bin, Bins, Summary, Totals, TrafficSwitch, Window};
+use crate::stats::ProbeStats;
 use crate::windows::{backend_name, downtime, outcome_name};
 
 fn as_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn totals(tables: &Tables) -> PolarsResult<Totals> {
+fn totals(tables: &Tables, stats: &ProbeStats) -> PolarsResult<Totals> {
     let outcome = i64s(&tables.outcomes, "outcome")?;
     let n = i64s(&tables.outcomes, "n")?;
     let mut t = Totals {
@@ -46,10 +45,8 @@ fn totals(tables: &Tables) -> PolarsResult<Totals> {
             }
         }
     }
-    let first = i64s(&tables.span, "first")?;
-    let last = i64s(&tables.span, "last")?;
-    t.first_start_ns = first.first().copied().unwrap_or(0);
-    t.last_start_ns = last.first().copied().unwrap_or(0);
+    t.first_start_ns = stats.first_ns;
+    t.last_start_ns = stats.last_ns;
     let span_s = (t.last_start_ns - t.first_start_ns) as f64 / 1e9;
     if span_s > 0.0 && t.probes > 1 {
         t.achieved_rate_per_s = (t.probes - 1) as f64 / span_s;
@@ -57,64 +54,34 @@ fn totals(tables: &Tables) -> PolarsResult<Totals> {
     Ok(t)
 }
 
-fn latency_rows(df: &DataFrame, phases: &[&str]) -> PolarsResult<Vec<LatencyPhase>> {
-    let n = i64s(df, "n")?;
-    let q: Vec<Vec<i64>> = LATENCY_QUANTILES
-        .iter()
-        .map(|(name, _)| i64s(df, name))
-        .collect::<PolarsResult<_>>()?;
-    let max = i64s(df, "max")?;
-    let phase = if df.schema().contains("phase") {
-        i64s(df, "phase")?
-    } else {
-        vec![0; df.height()]
-    };
-    let mut rows: Vec<(i64, LatencyPhase)> = (0..df.height())
-        .filter(|&k| n[k] > 0)
-        .map(|k| {
-            let name = usize::try_from(phase[k])
-                .ok()
-                .and_then(|p| phases.get(p))
-                .copied()
-                .unwrap_or("other");
-            (
-                phase[k],
-                LatencyPhase {
-                    phase: name.to_owned(),
-                    count: as_u64(n[k]),
-                    p50_ns: q[0][k],
-                    p90_ns: q[1][k],
-                    p99_ns: q[2][k],
-                    p999_ns: q[3][k],
-                    max_ns: max[k],
-                },
-            )
-        })
-        .collect();
-    rows.sort_by_key(|(p, _)| *p);
-    Ok(rows.into_iter().map(|(_, r)| r).collect())
+fn backend_label(names: &[String], id: u32) -> String {
+    backend_name(names, id).unwrap_or_else(|| format!("backend#{id}"))
 }
 
 fn backends(tables: &Tables, names: &[String]) -> PolarsResult<Vec<BackendSeen>> {
-    let id = i64s(&tables.backends, "backend")?;
-    let first = i64s(&tables.backends, "first_ns")?;
-    let last = i64s(&tables.backends, "last_ns")?;
-    let n = i64s(&tables.backends, "n")?;
-    let answered: i64 = n.iter().sum();
-    let mut seen: Vec<BackendSeen> = (0..id.len())
-        .map(|k| BackendSeen {
-            name: backend_name(names, u32::try_from(id[k]).unwrap_or(0))
-                .unwrap_or_else(|| format!("backend#{}", id[k])),
-            first_ns: first[k],
-            last_ns: last[k],
-            probes: as_u64(n[k]),
-            share: if answered > 0 {
-                n[k] as f64 / answered as f64
-            } else {
-                0.0
-            },
-        })
-        .collect();
+    let df = &tables.backends;
+    let mut seen = Vec::new();
+    let mut counts = Vec::new();
+    for id in 1..=names.len() as u32 {
+        let n = i64s(df, &format!("n{id}"))?.first().copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let first = opt_i64s(df, &format!("first{id}"))?;
+        let last = opt_i64s(df, &format!("last{id}"))?;
+        counts.push(n);
+        seen.push(BackendSeen {
+            name: backend_label(names, id),
+            first_ns: first.first().copied().flatten().unwrap_or(0),
+            last_ns: last.first().copied().flatten().unwrap_or(0),
+            probes: as_u64(n),
+            share: 0.0,
+        });
+    }
+    let answered: i64 = counts.iter().sum();
+    for (b, n) in seen.iter_mut().zip(counts) {
+        b.share = n as f64 / answered.max(1) as f64;
+    }
     seen.sort_by(|a, b| (a.first_ns, &a.name).cmp(&(b.first_ns, &b.name)));
     Ok(seen)
 }
@@ -131,10 +98,14 @@ fn switch(seen: &[BackendSeen]) -> Option<TrafficSwitch> {
 }
 
 fn bins(tables: &Tables, names: &[String], width_ns: i64) -> PolarsResult<Bins> {
-    let start = i64s(&tables.bins, "t")?;
-    let probes = i64s(&tables.bins, "probes")?;
-    let ok = i64s(&tables.bins, "ok")?;
-    let failed = i64s(&tables.bins, "failed")?;
+    let df = &tables.bins;
+    let start = i64s(df, "t")?;
+    let probes = i64s(df, "probes")?;
+    let ok = i64s(df, "ok")?;
+    let failed = i64s(df, "failed")?;
+    let per_backend: Vec<(String, Vec<i64>)> = (1..=names.len() as u32)
+        .map(|id| Ok((backend_label(names, id), i64s(df, &format!("b{id}"))?)))
+        .collect::<PolarsResult<_>>()?;
     let mut bins: Vec<Bin> = (0..start.len())
         .map(|k| Bin {
             start_ns: start[k],
@@ -142,52 +113,32 @@ fn bins(tables: &Tables, names: &[String], width_ns: i64) -> PolarsResult<Bins> 
             ok: as_u64(ok[k]),
             failed: as_u64(failed[k]),
             ratio: (ok[k] + failed[k] > 0).then(|| ok[k] as f64 / (ok[k] + failed[k]) as f64),
-            backends: BTreeMap::new(),
+            backends: per_backend
+                .iter()
+                .filter(|(_, n)| n[k] > 0)
+                .map(|(name, n)| (name.clone(), as_u64(n[k])))
+                .collect(),
         })
         .collect();
     bins.sort_by_key(|b| b.start_ns);
-    let index: BTreeMap<i64, usize> = bins
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.start_ns, i))
-        .collect();
-    let bb = &tables.bin_backends;
-    let (id, t, n) = (i64s(bb, "backend")?, i64s(bb, "t")?, i64s(bb, "n")?);
-    for k in 0..id.len() {
-        if let Some(&i) = index.get(&t[k]) {
-            let name = backend_name(names, u32::try_from(id[k]).unwrap_or(0))
-                .unwrap_or_else(|| format!("backend#{}", id[k]));
-            *bins[i].backends.entry(name).or_insert(0) += as_u64(n[k]);
-        }
-    }
     Ok(Bins { width_ns, bins })
 }
 
-/// The summary of one probe set, given its windows.
+/// The summary of one probe set, given its windows and order statistics.
 pub(crate) fn summary(
     tables: &Tables,
+    stats: ProbeStats,
     windows: Vec<Window>,
     names: &[String],
     bin_ns: i64,
 ) -> PolarsResult<Summary> {
-    let totals = totals(tables)?;
-    let gap50 = opt_i64s(&tables.span, "gap50")?;
-    let gap99 = opt_i64s(&tables.span, "gap99")?;
-    let interval = ProbeInterval {
-        median_ns: gap50.first().copied().flatten().unwrap_or(0),
-        p99_ns: gap99.first().copied().flatten().unwrap_or(0),
-    };
-    let mut latency = latency_rows(&tables.latency_all, &["all"])?;
-    if let Some(df) = &tables.latency_phase {
-        latency.extend(latency_rows(df, &["before", "during", "after"])?);
-    }
     let backends = backends(tables, names)?;
     Ok(Summary {
         downtime: downtime(&windows),
-        totals,
-        interval,
+        totals: totals(tables, &stats)?,
+        interval: stats.interval,
         windows,
-        latency,
+        latency: stats.latency,
         switch: switch(&backends),
         backends,
         bins: bins(tables, names, bin_ns)?,

@@ -61,19 +61,24 @@ pub fn run_svg(analysis: &Analysis) -> Result<String> {
 /// Writes the run figure as PNG to `png` and SVG to `svg`.
 pub fn write_run_plots(analysis: &Analysis, png: &Path, svg: &Path) -> Result<()> {
     fonts();
+    let clock = std::time::Instant::now();
     let data = PlotData::new(analysis)?;
+    tracing::debug!(elapsed = ?clock.elapsed(), ok_marks = data.ok.len(), failed_marks = data.failed.len(), "plot data");
     {
         let root = BitMapBackend::new(png, RUN_SIZE).into_drawing_area();
         run::draw(&root, &analysis.report, &data).map_err(plot_err("the PNG plot"))?;
         root.present().map_err(plot_err("the PNG plot"))?;
     }
+    tracing::debug!(elapsed = ?clock.elapsed(), "PNG written");
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, RUN_SIZE).into_drawing_area();
         run::draw(&root, &analysis.report, &data).map_err(plot_err("the SVG plot"))?;
         root.present().map_err(plot_err("the SVG plot"))?;
     }
-    std::fs::write(svg, text).map_err(Error::io(svg))
+    std::fs::write(svg, text).map_err(Error::io(svg))?;
+    tracing::debug!(elapsed = ?clock.elapsed(), "SVG written");
+    Ok(())
 }
 
 /// Colour of an outcome kind.

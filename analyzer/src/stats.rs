@@ -1,0 +1,143 @@
+//! Exact order statistics over the probe columns: the probe interval and ok
+//! latency by rollout phase.
+//!
+//! Nearest-rank quantiles by selection (`select_nth_unstable`), narrowing
+//! the slice from one quantile to the next: linear time and exact, where a
+//! polars quantile over a filtered (multi-chunk) column sorts it whole.
+
+use polars::prelude::*;
+
+use crate::load::CLASS_OK;
+use crate::report::{LatencyPhase, ProbeInterval, Span};
+
+/// Latency quantiles reported, ascending.
+const LATENCY_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
+/// First and last start, count, interval and latency of one probe set.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProbeStats {
+    /// Start of the first probe, ns.
+    pub first_ns: i64,
+    /// Start of the last probe, ns.
+    pub last_ns: i64,
+    /// Gaps between consecutive starts.
+    pub interval: ProbeInterval,
+    /// Ok latency: `all`, then the rollout phases that hold ok probes.
+    pub latency: Vec<LatencyPhase>,
+}
+
+/// Nearest-rank quantiles (`round(q * (n - 1))`) of `vals`, `qs` ascending;
+/// reorders `vals`. Empty input gives zeros.
+pub(crate) fn quantiles(vals: &mut [i64], qs: &[f64]) -> Vec<i64> {
+    let n = vals.len();
+    if n == 0 {
+        return vec![0; qs.len()];
+    }
+    let mut from = 0;
+    qs.iter()
+        .map(|&q| {
+            let idx = (((n - 1) as f64) * q).round() as usize;
+            let idx = idx.clamp(from, n - 1);
+            // Everything before `from` is already <= vals[from].
+            let (_, v, _) = vals[from..].select_nth_unstable(idx - from);
+            let v = *v;
+            from = idx;
+            v
+        })
+        .collect()
+}
+
+fn phase(name: &str, vals: &mut [i64]) -> Option<LatencyPhase> {
+    if vals.is_empty() {
+        return None;
+    }
+    let max = vals.iter().copied().max().unwrap_or(0);
+    let q = quantiles(vals, &LATENCY_QUANTILES);
+    Some(LatencyPhase {
+        phase: name.to_owned(),
+        count: vals.len() as u64,
+        p50_ns: q[0],
+        p90_ns: q[1],
+        p99_ns: q[2],
+        p999_ns: q[3],
+        max_ns: max,
+    })
+}
+
+/// The statistics of a probe frame sorted by `t`.
+pub(crate) fn probe_stats(df: &DataFrame, rollout: Option<Span>) -> PolarsResult<ProbeStats> {
+    let t = df.column("t")?.i64()?.rechunk();
+    let lat = df.column("lat")?.i64()?.rechunk();
+    let class = df.column("class")?.u32()?.rechunk();
+    let (t, lat, class) = (t.cont_slice()?, lat.cont_slice()?, class.cont_slice()?);
+
+    let mut gaps: Vec<i64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let g = quantiles(&mut gaps, &[0.5, 0.99]);
+    drop(gaps);
+
+    // Ok latencies in start order: the phases are contiguous runs of it.
+    let mut ok = Vec::with_capacity(t.len());
+    let (mut before, mut during) = (0, 0);
+    for k in 0..t.len() {
+        if class[k] == CLASS_OK {
+            ok.push(lat[k]);
+            if let Some(r) = rollout {
+                if t[k] < r.start_ns {
+                    before += 1;
+                } else if t[k] <= r.end_ns {
+                    during += 1;
+                }
+            }
+        }
+    }
+    let mut latency = Vec::new();
+    if rollout.is_some() {
+        let (b, rest) = ok.split_at_mut(before);
+        let (d, a) = rest.split_at_mut(during);
+        latency.extend(phase("before", b));
+        latency.extend(phase("during", d));
+        latency.extend(phase("after", a));
+    }
+    // Last: selecting over the whole vector mixes the phases.
+    if let Some(all) = phase("all", &mut ok) {
+        latency.insert(0, all);
+    }
+    Ok(ProbeStats {
+        first_ns: t.first().copied().unwrap_or(0),
+        last_ns: t.last().copied().unwrap_or(0),
+        interval: ProbeInterval {
+            median_ns: g[0],
+            p99_ns: g[1],
+        },
+        latency,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantiles_match_a_sort() {
+        let mut state = 12345u64;
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            let vals: Vec<i64> = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (state >> 40) as i64 % 500
+                })
+                .collect();
+            let mut sorted = vals.clone();
+            sorted.sort_unstable();
+            let qs = [0.0, 0.5, 0.9, 0.99, 0.999, 1.0];
+            let mut work = vals.clone();
+            let got = quantiles(&mut work, &qs);
+            let want: Vec<i64> = qs
+                .iter()
+                .map(|q| sorted[(((n - 1) as f64) * q).round() as usize])
+                .collect();
+            assert_eq!(got, want, "n = {n}");
+        }
+        assert_eq!(quantiles(&mut [], &[0.5]), [0]);
+    }
+}
