@@ -278,3 +278,21 @@ fn export_writes_every_probe_as_csv_and_parquet() {
     let backends = df.column("backend").unwrap().null_count();
     assert_eq!(backends, 3, "failed and local probes name no backend");
 }
+
+#[test]
+fn plots_of_degenerate_logs_still_render() {
+    for p in ["x", "llll", "....", "xxxx"] {
+        let dir = tempfile::tempdir().unwrap();
+        run_dir(dir.path(), &[("a", pattern(p, STEP))], &[]);
+        let a = Analysis::run(dir.path(), &AnalyzeOptions::default()).unwrap();
+        let svg = seamless_analyzer::plot::run_svg(&a).unwrap();
+        assert!(svg.contains("seconds since probing started"), "{p}");
+        a.write(dir.path(), true).unwrap();
+        assert!(
+            std::fs::metadata(dir.path().join("plot.png"))
+                .unwrap()
+                .len()
+                > 1000
+        );
+    }
+}

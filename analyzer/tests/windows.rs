@@ -263,3 +263,31 @@ fn explicit_bins_follow_the_width() {
     assert_eq!(with_failures.len(), 1);
     assert_eq!(with_failures[0].ratio, Some(3.0 / 5.0));
 }
+
+#[test]
+fn all_failed_and_all_local_logs() {
+    let r = one_log("xxxx", &AnalyzeOptions::default());
+    let w = &r.merged.windows;
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        (w[0].last_ok_before_ns, w[0].first_ok_after_ns),
+        (None, None)
+    );
+    assert_eq!(w[0].lower_ns, 3 * STEP as i64);
+    assert_eq!(r.merged.downtime.unbounded_windows, 1);
+    assert!(r.merged.latency.is_empty(), "no ok probe, no latency");
+
+    let r = one_log("llll", &AnalyzeOptions::default());
+    assert!(r.merged.windows.is_empty());
+    assert_eq!(r.merged.totals.local_errors, 4);
+    assert_eq!(r.merged.totals.failed, 0);
+    assert_eq!(r.merged.downtime.upper_ns, Some(0));
+}
+
+#[test]
+fn a_single_probe_log() {
+    let r = one_log("x", &AnalyzeOptions::default());
+    assert_eq!(r.merged.windows.len(), 1);
+    assert_eq!(r.merged.interval.median_ns, 0);
+    assert_eq!(r.merged.totals.achieved_rate_per_s, 0.0);
+}
