@@ -154,3 +154,51 @@ fn compare_and_export_from_the_command_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--merge-gap"));
 }
+
+#[test]
+fn in_process_report_returns_the_gate_reasons() {
+    use clap::Parser;
+    use seamless_analyzer::cli::{Exit, Opts, run};
+
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let missing_out =
+        Opts::try_parse_from(["seamless-analyzer", "gen-synthetic", "--probes", "4000"])
+            .map(|_| ())
+            .unwrap_err();
+    assert!(missing_out.to_string().contains("--out"), "{missing_out}");
+    let opts = Opts::try_parse_from([
+        "seamless-analyzer",
+        "gen-synthetic",
+        "--probes",
+        "4000",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(run(opts).unwrap(), Exit::Ok);
+    let opts = Opts::try_parse_from([
+        "seamless-analyzer",
+        "report",
+        run_dir.to_str().unwrap(),
+        "--no-plot",
+        "--max-failed",
+        "0",
+        "--max-downtime",
+        "0s",
+    ])
+    .unwrap();
+    match run(opts).unwrap() {
+        Exit::GateExceeded(reasons) => {
+            assert_eq!(reasons.len(), 2, "{reasons:?}");
+            assert!(
+                reasons[0].contains("exceeds --max-downtime 0 ns"),
+                "{reasons:?}"
+            );
+            assert!(reasons[1].contains("exceed --max-failed 0"), "{reasons:?}");
+        }
+        Exit::Ok => panic!("the synthetic run has failures"),
+    }
+    assert!(run_dir.join("report.json").is_file());
+    assert!(!run_dir.join("plot.png").exists(), "--no-plot");
+}
