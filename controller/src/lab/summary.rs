@@ -130,3 +130,52 @@ impl Summary {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seamless_proto::{Header, LogReader, LogWriter, Outcome, Probe};
+
+    fn probe(t: u64, outcome: Outcome) -> Probe {
+        Probe {
+            intended_ns: t,
+            start_ns: t,
+            connect_ns: 50_000,
+            first_byte_ns: 0,
+            total_ns: 60_000,
+            status: if outcome == Outcome::Ok { 200 } else { 0 },
+            outcome,
+            backend: 0,
+        }
+    }
+
+    #[test]
+    fn span_and_neighbours_of_the_failures() {
+        let header = Header::example();
+        let mut w = LogWriter::new(Vec::new(), &header).unwrap();
+        // ok at 0 and 200 us, refused at 400 and 800, a local error at
+        // 1000 (not downtime), ok at 600 (interleaved) and 1200.
+        for (t, o) in [
+            (0, Outcome::Ok),
+            (200_000, Outcome::Ok),
+            (400_000, Outcome::ConnectRefused),
+            (600_000, Outcome::Ok),
+            (800_000, Outcome::ConnectRefused),
+            (1_000_000, Outcome::LocalPortExhausted),
+            (1_200_000, Outcome::Ok),
+        ] {
+            w.push(&probe(t, o)).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let log = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
+        let s = seen(&log);
+        let at = |off: u64| Some(header.wall_ns(off));
+        assert_eq!(s.probes, 7);
+        assert_eq!(s.failures, 2);
+        assert_eq!(s.local_errors, 1);
+        assert_eq!(s.first_fail_ns, at(400_000));
+        assert_eq!(s.last_fail_ns, at(800_000));
+        assert_eq!(s.last_ok_before_ns, at(200_000));
+        assert_eq!(s.first_ok_after_ns, at(1_200_000));
+    }
+}
