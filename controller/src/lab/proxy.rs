@@ -111,6 +111,16 @@ impl Service {
     /// refilled for `endpoints`; the KUBE-SEP chains of `stale` endpoints
     /// deleted, all in one transaction.
     pub fn sync_rules(&self, endpoints: &[SocketAddrV4], stale: &[SocketAddrV4]) -> String {
+        self.sync_rules_with(endpoints, stale, None)
+    }
+
+    /// [`Service::sync_rules`], plus the lab's commit canary when given.
+    pub fn sync_rules_with(
+        &self,
+        endpoints: &[SocketAddrV4],
+        stale: &[SocketAddrV4],
+        canary: Option<Canary>,
+    ) -> String {
         let svc = self.svc_chain();
         let ext = self.ext_chain();
         let vip = self.cluster_ip;
@@ -138,6 +148,14 @@ impl Service {
             vip.ip(),
             vip.port()
         );
+        if let Some(c) = canary {
+            s += &format!(
+                "-A KUBE-SERVICES -d {}/32 -p tcp -m comment --comment \"seamless lab: commit canary\" -m tcp --dport {} -j DNAT --to-destination {}\n",
+                c.from.ip(),
+                c.from.port(),
+                c.to
+            );
+        }
         s += "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n";
         s += &format!(
             "-A KUBE-NODEPORTS -p tcp -m comment --comment \"{name}:http\" -m tcp --dport {} -j {ext}\n",
@@ -184,6 +202,19 @@ impl Service {
     }
 }
 
+/// The lab's commit canary (not kube-proxy's): a DNAT from `from` (a port
+/// nothing listens on) to `to` (a listener the lab opens), present in the
+/// rules before a timed sync and absent from that sync's transaction. The
+/// kernel switches every rule of a transaction at once, so the first
+/// connect to `from` that is refused tells when the stale endpoint left.
+#[derive(Debug, Clone, Copy)]
+pub struct Canary {
+    /// Where the lab connects.
+    pub from: SocketAddrV4,
+    /// Where the rule sends it while present.
+    pub to: SocketAddrV4,
+}
+
 /// When a transaction ran.
 ///
 /// Timing the commit needs care: iptables-restore (nft backend) commits when
@@ -191,6 +222,11 @@ impl Service {
 /// socket before it exits, so its exit time is far too late. The lab
 /// therefore starts iptables-restore early with everything but the final
 /// `COMMIT` line, writes that line at the chosen moment, and learns the
+/// commit from the data path when a [`Canary`] is given: right after the
+/// `COMMIT` line the lab connects to the canary back to back (a local
+/// connect takes tens of microseconds) until one is refused, and the start of
+/// that connect is the commit time, give or take one connect. Without a
+/// canary it learns the
 /// commit from the kernel: a netlink socket in the node's namespace, joined
 /// to the nftables multicast group, receives the ruleset's change
 /// notifications, which the kernel sends right after it switched to the new
@@ -205,7 +241,8 @@ pub struct Applied {
     pub committed_ns: i64,
     /// Wall-clock ns after iptables-restore exited.
     pub exited_ns: i64,
-    /// How `committed_ns` was learnt: `netlink` (the kernel's notification),
+    /// How `committed_ns` was learnt: `canary` (the first refused connect
+    /// through the canary rule), `netlink` (the kernel's notification),
     /// `proc` (iptables-restore seen back reading stdin) or `exit`.
     pub method: &'static str,
 }
@@ -213,11 +250,16 @@ pub struct Applied {
 /// Runs `iptables-restore --noflush` with `rules` on stdin, in the calling
 /// thread's network namespace, committing as soon as it is ready.
 pub fn restore(rules: &str) -> Result<Applied, ProxyError> {
-    restore_at(rules, None)
+    restore_at(rules, None, None)
 }
 
-/// Like [`restore`], but holds the final `COMMIT` line until `at`.
-pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyError> {
+/// Like [`restore`], but holds the final `COMMIT` line until `at`, and
+/// times the commit through `canary` when given (the rules must remove it).
+pub fn restore_at(
+    rules: &str,
+    at: Option<Instant>,
+    canary: Option<Canary>,
+) -> Result<Applied, ProxyError> {
     let body = rules.strip_suffix("COMMIT\n").unwrap_or(rules);
     let mut child = Command::new("iptables-restore")
         .arg("--noflush")
@@ -243,6 +285,7 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
     } else {
         None
     };
+    let canary = canary.and_then(CanaryWatch::open);
     if let Some(at) = at {
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
     }
@@ -251,6 +294,7 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
         ok &= write(b"COMMIT\n").is_ok();
     }
     let (committed, method) = match (&monitor, ready) {
+        _ if ok && canary.is_some() => (canary.as_ref().and_then(CanaryWatch::wait), "canary"),
         (Some(fd), _) if ok => (wait_notification(fd), "netlink"),
         (None, Some(v0)) if ok => (wait_reading_stdin(pid, Some(v0)).map(|_| now_ns()), "proc"),
         _ => (None, "exit"),
@@ -271,6 +315,50 @@ pub fn restore_at(rules: &str, at: Option<Instant>) -> Result<Applied, ProxyErro
         exited_ns,
         method,
     })
+}
+
+/// The listening end of a [`Canary`], in the calling thread's namespace.
+struct CanaryWatch {
+    canary: Canary,
+    listener: std::net::TcpListener,
+}
+
+impl CanaryWatch {
+    /// Listens on the canary's target and checks one connect goes through;
+    /// None when the canary is not in place.
+    fn open(canary: Canary) -> Option<CanaryWatch> {
+        let listener = std::net::TcpListener::bind(canary.to).ok()?;
+        listener.set_nonblocking(true).ok()?;
+        let w = CanaryWatch { canary, listener };
+        w.connect().ok()?;
+        Some(w)
+    }
+
+    fn connect(&self) -> std::io::Result<()> {
+        let s = std::net::TcpStream::connect_timeout(
+            &self.canary.from.into(),
+            Duration::from_millis(100),
+        )?;
+        drop(s);
+        // Accept what is queued, so the backlog never fills.
+        while self.listener.accept().is_ok() {}
+        Ok(())
+    }
+
+    /// Connects back to back until refused (up to 2 s); returns the start of
+    /// the refused connect.
+    fn wait(&self) -> Option<i64> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let t = now_ns();
+            match self.connect() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Some(t),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
 }
 
 /// A netlink socket in the calling thread's network namespace, joined to

@@ -26,7 +26,7 @@ use super::backend::{Backend, BackendError, BackendKind};
 use super::clock::now_ns;
 use super::delay::{Delay, SplitMix64};
 use super::netns::{Netns, NetnsError};
-use super::proxy::{ProxyError, restore_at};
+use super::proxy::{Canary, ProxyError, restore_at};
 use super::record::{Timeline, ground_truth};
 use super::scenario::{Access, Network, Scenario};
 use super::topology::{self, BACKEND_PORT, Cluster, Node, TopologyError};
@@ -182,11 +182,17 @@ pub fn run_one(spec: &RunSpec, stop: &Arc<AtomicBool>) -> Result<RunResult, RunE
         let probing = cluster.nodes[0].clone();
         let other = cluster.nodes[1].clone();
         let svc = topology::service();
+        // The commit canary lives on the probing node until the removal.
+        let canary = Canary {
+            from: SocketAddrV4::new(probing.ip, topology::CANARY_PORT),
+            to: SocketAddrV4::new(probing.ip, topology::CANARY_PORT + 1),
+        };
         let sync =
             |node: &Node, eps: &[SocketAddrV4], stale: &[SocketAddrV4], at: Option<Instant>| {
-                let rules = svc.sync_rules(eps, stale);
+                let c = (node.name == probing.name).then_some(canary);
+                let rules = svc.sync_rules_with(eps, stale, c);
                 node.ns
-                    .run(|| restore_at(&rules, at))?
+                    .run(|| restore_at(&rules, at, None))?
                     .map_err(|source| RunError::Proxy {
                         node: node.name.clone(),
                         source,
@@ -295,7 +301,7 @@ pub fn run_one(spec: &RunSpec, stop: &Arc<AtomicBool>) -> Result<RunResult, RunE
                 let at = Some(term_at + remove_delay);
                 let removed = probing
                     .ns
-                    .run(|| restore_at(&rules, at))?
+                    .run(|| restore_at(&rules, at, Some(canary)))?
                     .map_err(|source| RunError::Proxy {
                         node: probing.name.clone(),
                         source,
@@ -312,7 +318,7 @@ pub fn run_one(spec: &RunSpec, stop: &Arc<AtomicBool>) -> Result<RunResult, RunE
                 }
                 other
                     .ns
-                    .run(|| restore_at(&rules, None))?
+                    .run(|| restore_at(&rules, None, None))?
                     .map_err(|source| RunError::Proxy {
                         node: other.name.clone(),
                         source,

@@ -22,6 +22,9 @@ use super::proxy::{ProxyError, Service, restore};
 pub const CLUSTER_IP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 19, 100, 10), 80);
 /// The Service's NodePort.
 pub const NODE_PORT: u16 = 30080;
+/// The lab's commit canary on the probing node: connects to this port are
+/// DNATed to the next one while the canary rule is in place.
+pub const CANARY_PORT: u16 = 30998;
 /// The port the backend listens on, in a pod or on the node.
 pub const BACKEND_PORT: u16 = 8080;
 /// The pod CIDR of the whole cluster (kube-proxy's --cluster-cidr).
