@@ -13,7 +13,7 @@ use crate::query::{Ctx, collect, plans, probe_frame};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
 use crate::stats::probe_stats;
 use crate::summary::summary;
-use crate::windows::{union, windows};
+use crate::windows::{union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
 
 /// What an analysis starts from.
@@ -280,7 +280,8 @@ impl Analysis {
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
         for ((a, t), st) in meta.iter().zip(&tables).zip(stats.drain(..)) {
-            let w = windows(t, &names, opts, &a.name)?;
+            let mut w = windows(t, &names, opts, &a.name)?;
+            widen_partial(&mut w, st.interval.median_ns);
             all_windows.extend(w.iter().cloned());
             agent_reports.push(AgentReport {
                 name: a.name.clone(),

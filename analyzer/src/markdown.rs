@@ -112,7 +112,16 @@ fn window_rows(report: &Report) -> Vec<[String; 8]> {
                 w.agents.join(","),
                 secs(report, w.first_fail_ns),
                 fmt_range(w.lower_ns, w.upper_ns),
-                format!("{} / {}", w.failed, w.total),
+                if w.edge_uncertainty_ns > 0 {
+                    format!(
+                        "{} / {} (partial: edges +/- {:.3} ms)",
+                        w.failed,
+                        w.total,
+                        w.edge_uncertainty_ns as f64 / 1e6
+                    )
+                } else {
+                    format!("{} / {}", w.failed, w.total)
+                },
                 kinds(w),
                 format!(
                     "{} -> {}",

@@ -167,9 +167,19 @@ pub struct Window {
     pub first_ok_after_ns: Option<i64>,
     /// Lower bound of the downtime: `last_fail - first_fail`.
     pub lower_ns: i64,
-    /// Upper bound: `first_ok_after - last_ok_before`; `None` when unbounded
-    /// at an edge of the log.
+    /// Upper bound: `first_ok_after - last_ok_before`, widened by
+    /// `edge_uncertainty_ns` at each edge for a partial outage; `None` when
+    /// unbounded at an edge of the log.
     pub upper_ns: Option<i64>,
+    /// For a partial outage (some probes inside the window succeeded, e.g.
+    /// iptables still sends part of the traffic to a dead endpoint), how far
+    /// the true start may lie before `last_ok_before` and the true end after
+    /// `first_ok_after`: a run of successes by chance can hide an edge.
+    /// `(k - 1) x` the median probe interval, with `k` the shortest run of
+    /// successes that has less than a 0.1% chance at the window's failure
+    /// ratio (`k = ceil(ln 0.001 / ln(1 - ratio))`: 10 at ratio 0.5). 0 for a
+    /// window where every probe failed.
+    pub edge_uncertainty_ns: i64,
     /// Failed probes inside.
     pub failed: u64,
     /// Probes from the first to the last failure, failed or ok (local errors

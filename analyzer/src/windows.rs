@@ -150,6 +150,7 @@ fn window(
         first_ok_after_ns,
         lower_ns: last - first,
         upper_ns: last_ok_before_ns.zip(first_ok_after_ns).map(|(b, a)| a - b),
+        edge_uncertainty_ns: 0,
         failed,
         total,
         ratio: if total == 0 {
@@ -207,10 +208,8 @@ fn join(cur: &mut Window, w: Window) {
     cur.first_fail_ns = cur.first_fail_ns.min(w.first_fail_ns);
     cur.last_fail_ns = cur.last_fail_ns.max(w.last_fail_ns);
     cur.lower_ns = cur.last_fail_ns - cur.first_fail_ns;
-    cur.upper_ns = cur
-        .last_ok_before_ns
-        .zip(cur.first_ok_after_ns)
-        .map(|(b, a)| a - b);
+    cur.edge_uncertainty_ns = cur.edge_uncertainty_ns.max(w.edge_uncertainty_ns);
+    cur.upper_ns = upper(cur);
     cur.failed += w.failed;
     cur.total += w.total;
     cur.ratio = if cur.total == 0 {
@@ -225,6 +224,39 @@ fn join(cur: &mut Window, w: Window) {
     cur.backends = backends.into_iter().collect();
     let agents: BTreeSet<String> = cur.agents.drain(..).chain(w.agents).collect();
     cur.agents = agents.into_iter().collect();
+}
+
+/// The chance left for a run of successes at a partial window's edge to
+/// hide the outage's true start or end.
+const EDGE_MISS: f64 = 0.001;
+
+/// The shortest run of successes that has less than [`EDGE_MISS`] chance of
+/// happening by luck inside an outage that fails `ratio` of the probes: 1
+/// for a full outage.
+pub(crate) fn edge_probes(ratio: f64) -> i64 {
+    if !(ratio > 0.0 && ratio < 1.0) {
+        return 1;
+    }
+    (EDGE_MISS.ln() / (1.0 - ratio).ln())
+        .ceil()
+        .clamp(1.0, 1000.0) as i64
+}
+
+/// The upper bound of a window: observed edges, widened by the edge
+/// uncertainty at each side.
+fn upper(w: &Window) -> Option<i64> {
+    w.last_ok_before_ns
+        .zip(w.first_ok_after_ns)
+        .map(|(b, a)| a - b + 2 * w.edge_uncertainty_ns)
+}
+
+/// Widens the upper bound of partial windows (some probes inside succeeded)
+/// by the run of successes that could hide each edge, in probe intervals.
+pub(crate) fn widen_partial(windows: &mut [Window], interval_ns: i64) {
+    for w in windows {
+        w.edge_uncertainty_ns = (edge_probes(w.ratio) - 1) * interval_ns.max(0);
+        w.upper_ns = upper(w);
+    }
 }
 
 /// Downtime summed over windows.

@@ -38,6 +38,7 @@ fn exact_windows_bounds_and_counts() {
     assert_eq!(w[0].first_ok_after_ns, Some(wall(7)));
     assert_eq!(w[0].lower_ns, 2 * STEP as i64);
     assert_eq!(w[0].upper_ns, Some(4 * STEP as i64));
+    assert_eq!(w[0].edge_uncertainty_ns, 0);
     assert_eq!((w[0].failed, w[0].total), (3, 3));
     assert_eq!(w[0].kinds["connect_refused"], 3);
     assert_eq!(w[0].backend_before.as_deref(), Some("a"));
@@ -110,6 +111,10 @@ fn merging_across_successes_and_gaps() {
     assert!((w[0].ratio - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(w[0].last_ok_before_ns, Some(wall(2)));
     assert_eq!(w[0].first_ok_after_ns, Some(wall(6)));
+    // A partial window: at a failure ratio of 2/3, a run of 7 successes is
+    // the first with less than a 0.1% chance, so each edge may hide 6 steps.
+    assert_eq!(w[0].edge_uncertainty_ns, 6 * STEP as i64);
+    assert_eq!(w[0].upper_ns, Some((4 + 2 * 6) * STEP as i64));
 
     let k2 = one_log(
         p,
