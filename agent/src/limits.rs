@@ -58,9 +58,9 @@ pub fn warnings(
         // The server keeps each connection's 4-tuple in TIME_WAIT for 60 s.
         if !target.ip().is_loopback() && r * 60.0 > range {
             out.push(format!(
-                "{r}/s cycles the {range} ephemeral ports ({lo}-{hi}) every {:.1} s, inside the server's \
-                 60 s TIME_WAIT: port reuse may be refused or delayed (local_port_exhausted or slow connects); \
-                 widen net.ipv4.ip_local_port_range or lower --rate",
+                "{r}/s cycles the {range} ephemeral ports ({lo}-{hi}) every {:.1} s: where the server closes \
+                 first (responses without Content-Length), its TIME_WAIT entries (60 s) can meet reused ports \
+                 and slow or refuse connects; widen net.ipv4.ip_local_port_range or lower --rate",
                 range / r
             ));
         }
