@@ -23,7 +23,22 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 # BIN=DIR uses binaries built already (all three) and skips the build.
 if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release"
-  cargo build --release -p seamless-agent -p seamless-controller -p seamless-analyzer
+  # On a fresh Debian/Ubuntu machine, as root: what the lab needs.
+need=()
+for tool in ip:iproute2 iptables-restore:iptables conntrack:conntrack nft:nftables; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  else
+    echo "lab-main-job: missing packages: ${need[*]} (install them, or run as root on Debian/Ubuntu)" >&2
+    exit 2
+  fi
+fi
+
+cargo build --release -p seamless-agent -p seamless-controller -p seamless-analyzer
 fi
 
 # Replace what an earlier run of this script left, nothing else.
