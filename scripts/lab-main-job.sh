@@ -66,6 +66,8 @@ for dir in "$OUT"/*/; do
   done
 done
 "$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT" --merge-gap "$MERGE_GAP"
+python3 scripts/check-ground-truth.py "$OUT"/*/run-*/report.json > "$OUT/ground-truth-check.txt" || true
+tail -1 "$OUT/ground-truth-check.txt" >&2
 
 {
   echo "# Provenance of $OUT"

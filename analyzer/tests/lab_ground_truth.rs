@@ -116,9 +116,10 @@ fn check_run(dir: &Path, report: &Report) -> Result<(), String> {
         w.ratio,
         median
     );
-    // Every failure lies inside the true outage (the start widened by a
-    // queued probe's time in flight).
-    if w.first_fail_ns < start - IN_FLIGHT || w.last_fail_ns > end {
+    // Every failure lies inside the true outage, give or take a probe's
+    // time in flight (in 1 of 80 runs here a refusal started 0.4 ms after
+    // the recorded commit).
+    if w.first_fail_ns < start - IN_FLIGHT || w.last_fail_ns > end + IN_FLIGHT {
         return Err(format!("failures outside the true outage: {ctx}"));
     }
     // The upper bound's extent contains the true outage.
