@@ -38,6 +38,9 @@ pub(crate) fn title(report: &Report) -> String {
 }
 
 /// Draws the run figure on `root`.
+/// Rows of event labels at most, from the top of the upper panel down.
+const MAX_LABEL_ROWS: usize = 10;
+
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -107,8 +110,10 @@ fn probes_panel<DB: DrawingBackend>(
     let min_w = data.span_s / 600.0;
     let windows = &report.merged.windows;
     let bands = windows.iter().map(|w| {
-        let a = data.secs(w.last_ok_before_ns.unwrap_or(w.first_fail_ns));
-        let b = data.secs(w.first_ok_after_ns.unwrap_or(w.last_fail_ns));
+        // The upper bound's extent, widened for a partial outage.
+        let e = w.edge_uncertainty_ns;
+        let a = data.secs(w.last_ok_before_ns.map_or(w.first_fail_ns, |t| t - e));
+        let b = data.secs(w.first_ok_after_ns.map_or(w.last_fail_ns, |t| t + e));
         let mid = (a + b) / 2.0;
         let half = ((b - a) / 2.0).max(min_w);
         Rectangle::new(
@@ -179,7 +184,11 @@ fn probes_panel<DB: DrawingBackend>(
             (x_range(data).start..=x_range(data).end).contains(&s)
         })
         .collect();
-    for (i, e) in events.iter().enumerate() {
+    // Labels go to the first row where they do not run into the previous
+    // label (about 7 px a character at 12 px, over a plot ~1,450 px wide).
+    let secs_per_char = (x_range(data).end - x_range(data).start) * 7.0 / 1450.0;
+    let mut row_ends: Vec<f64> = Vec::new();
+    for e in &events {
         let x = data.secs(e.ts_ns);
         let steps = 40;
         let dy = (data.y_top - y_bottom) / steps as f64;
@@ -187,7 +196,19 @@ fn probes_panel<DB: DrawingBackend>(
             let y0 = y_bottom + dy * k as f64;
             PathElement::new(vec![(x, y0), (x, y0 + dy)], EVENT_COLOUR.mix(0.6))
         }))?;
-        let y = data.y_top - (data.y_top - y_bottom) * (0.04 + 0.05 * (i % 6) as f64);
+        let end = x + (e.label.chars().count() + 2) as f64 * secs_per_char;
+        let row = match row_ends.iter().position(|&r| r < x) {
+            Some(r) => r,
+            None if row_ends.len() < MAX_LABEL_ROWS => {
+                row_ends.push(f64::MIN);
+                row_ends.len() - 1
+            }
+            None => (0..row_ends.len())
+                .min_by(|&a, &b| row_ends[a].total_cmp(&row_ends[b]))
+                .unwrap_or(0),
+        };
+        row_ends[row] = end;
+        let y = data.y_top - (data.y_top - y_bottom) * (0.04 + 0.045 * row as f64);
         chart.draw_series([Text::new(
             format!(" {}", e.label),
             (x, y),
