@@ -43,9 +43,11 @@ def check(path):
     if w["first_fail_ns"] < st - IN_FLIGHT or w["last_fail_ns"] > en + IN_FLIGHT:
         problems.append("failure outside the outage")
     strict = before - e <= st and after + e >= en
-    if before - e - IN_FLIGHT > st or after + e + IN_FLIGHT < en:
+    # The commit happened between the lab writing COMMIT and seeing it.
+    early_en = min(en, gt.get("old_rule_commit_written_ns") or en)
+    if before - e - IN_FLIGHT > st or after + e + IN_FLIGHT < early_en:
         problems.append("upper extent misses the outage")
-    if up + 2 * IN_FLIGHT < truth or w["lower_ns"] > truth + IN_FLIGHT:
+    if up + 2 * IN_FLIGHT < early_en - st or w["lower_ns"] > truth + IN_FLIGHT:
         problems.append("truth outside [lower, upper]")
     width = (up - 2 * e - w["lower_ns"]) / iv
     line = (f"truth {truth / 1e6:8.3f} ms in [{w['lower_ns'] / 1e6:8.3f}, {up / 1e6:8.3f}] ms, "
