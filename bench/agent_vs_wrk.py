@@ -12,6 +12,7 @@ the client's peak RSS. Usage:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -50,16 +51,44 @@ def free_port():
         return s.getsockname()[1]
 
 
-def vm_hwm_kib(pid):
-    """The process's peak RSS so far (VmHWM), KiB, or 0 once it is gone."""
+@contextlib.contextmanager
+def own_nginx():
+    """Starts nginx (1 worker, `return 200`) on a free 127.0.0.1 port with a
+    config of its own; yields (url, temp dir); stops it by its PID."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=tmp, port=port))
+        nginx = subprocess.Popen(["nginx", "-c", conf, "-e", os.path.join(tmp, "error.log")])
+        try:
+            for _ in range(50):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}/", tmp
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+
+
+def proc_status_kib(pid, key):
+    """A /proc/PID/status field in KiB (VmHWM, VmRSS), or None once gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return None
+
+
+def vm_hwm_kib(pid):
+    """The process's peak RSS so far, KiB, or 0 once it is gone."""
+    return proc_status_kib(pid, "VmHWM") or 0
 
 
 def run_measured(cmd):
@@ -138,36 +167,20 @@ def main():
     for tool in ("nginx", "wrk", a.agent):
         if not shutil.which(tool) and not os.path.exists(tool):
             sys.exit(f"missing {tool}: apt-get install nginx-light wrk; cargo build --release -p seamless-agent")
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=tmp, port=port))
-        nginx = subprocess.Popen(["nginx", "-c", conf, "-e", os.path.join(tmp, "error.log")])
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            for _ in range(50):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            print(f"nginx 1 worker on {url}; {a.duration} s per run, -c{a.connections}, "
-                  f"new connection per request")
-            for rnd in range(a.rounds):
-                for t in a.threads:
-                    print(f"threads {t} (round {rnd + 1}):")
-                    w = wrk(url, t, a.connections, a.duration)
-                    time.sleep(1)
-                    g = agent(a.agent, url, t, a.connections, a.duration, tmp)
-                    time.sleep(1)
-                    wr, wu = row("wrk", w)
-                    gr, gu = row("seamless-agent", g)
-                    print(f"  agent/wrk: rate x{gr / wr:.2f}, cpu/req x{gu / wu:.2f}; "
-                          f"wrk socket errors: {w['errors']}; agent outcomes: {g['errors']}")
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=10)
+    with own_nginx() as (url, tmp):
+        print(f"nginx 1 worker on {url}; {a.duration} s per run, -c{a.connections}, "
+              f"new connection per request")
+        for rnd in range(a.rounds):
+            for t in a.threads:
+                print(f"threads {t} (round {rnd + 1}):")
+                w = wrk(url, t, a.connections, a.duration)
+                time.sleep(1)
+                g = agent(a.agent, url, t, a.connections, a.duration, tmp)
+                time.sleep(1)
+                wr, wu = row("wrk", w)
+                gr, gu = row("seamless-agent", g)
+                print(f"  agent/wrk: rate x{gr / wr:.2f}, cpu/req x{gu / wu:.2f}; "
+                      f"wrk socket errors: {w['errors']}; agent outcomes: {g['errors']}")
 
 
 if __name__ == "__main__":

@@ -10,24 +10,12 @@ RSS samples, then the agent's summary (outcomes, local errors).
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from agent_vs_wrk import NGINX_CONF, free_port  # noqa: E402
-
-
-def vm(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
+from agent_vs_wrk import own_nginx, proc_status_kib  # noqa: E402
 
 
 def main():
@@ -36,41 +24,30 @@ def main():
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--minutes", type=float, default=10)
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=tmp, port=port))
-        nginx = subprocess.Popen(["nginx", "-c", conf, "-e", os.path.join(tmp, "error.log")])
-        try:
-            time.sleep(0.5)
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            log = os.path.join(tmp, "soak.log")
-            agent = subprocess.Popen(
-                [a.agent, "probe", f"http://127.0.0.1:{port}/", "--rate", str(a.rate),
-                 "--duration", f"{int(a.minutes * 60)}s", "--json", "--out", log],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            start = time.monotonic()
-            print(f"soak: {a.rate}/s for {a.minutes} min; RSS every 10 s (KiB):", flush=True)
-            samples = []
-            while agent.poll() is None:
-                time.sleep(10)
-                rss = vm(agent.pid, "VmRSS")
-                if rss is not None:
-                    samples.append(rss)
-                    print(f"  t={time.monotonic() - start:6.0f}s  rss={rss}", flush=True)
-            summary = json.loads(agent.stdout.read())
-            print(f"RSS min {min(samples)} KiB, max {max(samples)} KiB; "
-                  f"first minute max {max(samples[:6])}, last minute max {max(samples[-6:])}")
-            print(f"probes {summary['probes']}, achieved {summary['achieved_rate']:.1f}/s, "
-                  f"ok {summary['ok']}, failed {summary['failed']}, local errors {summary['local_errors']}, "
-                  f"outcomes {summary['by_outcome']}")
-            print(f"schedule lag p99 {summary['schedule_lag']['p99_ns'] / 1e3:.1f} us, "
-                  f"max {summary['schedule_lag']['max_ns'] / 1e3:.1f} us; "
-                  f"log {os.path.getsize(log)} bytes")
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=10)
+    with own_nginx() as (url, tmp):
+        log = os.path.join(tmp, "soak.log")
+        agent = subprocess.Popen(
+            [a.agent, "probe", url, "--rate", str(a.rate),
+             "--duration", f"{int(a.minutes * 60)}s", "--json", "--out", log],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        start = time.monotonic()
+        print(f"soak: {a.rate}/s for {a.minutes} min; RSS every 10 s (KiB):", flush=True)
+        samples = []
+        while agent.poll() is None:
+            time.sleep(10)
+            rss = proc_status_kib(agent.pid, "VmRSS")
+            if rss is not None:
+                samples.append(rss)
+                print(f"  t={time.monotonic() - start:6.0f}s  rss={rss}", flush=True)
+        summary = json.loads(agent.stdout.read())
+        print(f"RSS min {min(samples)} KiB, max {max(samples)} KiB; "
+              f"first minute max {max(samples[:6])}, last minute max {max(samples[-6:])}")
+        print(f"probes {summary['probes']}, achieved {summary['achieved_rate']:.1f}/s, "
+              f"ok {summary['ok']}, failed {summary['failed']}, local errors {summary['local_errors']}, "
+              f"outcomes {summary['by_outcome']}")
+        print(f"schedule lag p99 {summary['schedule_lag']['p99_ns'] / 1e3:.1f} us, "
+              f"max {summary['schedule_lag']['max_ns'] / 1e3:.1f} us; "
+              f"log {os.path.getsize(log)} bytes")
 
 
 if __name__ == "__main__":

@@ -60,18 +60,24 @@ pub fn compare(runs: &[&Path], opts: &AnalyzeOptions) -> Result<Vec<CompareRow>>
         .collect()
 }
 
+impl CompareRow {
+    /// Failed probes by kind, as `kind n, kind n`; empty when none failed.
+    pub fn kinds_text(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The comparison as a Markdown table (also readable on a terminal).
 pub fn compare_table(rows: &[CompareRow]) -> String {
     let mut out = String::from(
         "| run | probes | failed | local | windows | downtime (lower .. upper) | interval | kinds |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let kinds = r
-            .kinds
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let kinds = r.kinds_text();
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -69,12 +69,7 @@ fn draw<DB: DrawingBackend>(
             [(0.0, y - 0.3), (ms(r.lower_ns), y + 0.3)],
             LOWER.filled(),
         )])?;
-        let kinds = r
-            .kinds
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let kinds = r.kinds_text();
         let text = format!(
             "  {} failed of {}{}",
             r.failed,
