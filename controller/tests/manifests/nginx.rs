@@ -5,13 +5,24 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A stock nginx started on 127.0.0.1 with the ConfigMap's server block;
-/// killed (by its PID) when dropped.
+/// stopped (by its PID) when dropped.
 pub struct Nginx {
     child: std::process::Child,
 }
 
 impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers and exits; SIGKILL
+    /// only if it has not within 5 s. (A SIGKILLed master leaves its workers
+    /// running, orphaned.)
     fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..500 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
