@@ -38,8 +38,19 @@ pub(crate) fn title(report: &Report) -> String {
 }
 
 /// Draws the run figure on `root`.
-/// Rows of event labels at most, from the top of the upper panel down.
-const MAX_LABEL_ROWS: usize = 10;
+/// Rows of event labels at most: nine above the ok probes, the rest in the
+/// empty band between them and the failed probes' line.
+const MAX_LABEL_ROWS: usize = 16;
+
+/// Where label row `row` sits, as a fraction of the panel's height from its
+/// top.
+fn label_row_depth(row: usize) -> f64 {
+    if row < 9 {
+        0.04 + 0.045 * row as f64
+    } else {
+        0.56 + 0.045 * (row - 9) as f64
+    }
+}
 
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -176,7 +187,7 @@ fn probes_panel<DB: DrawingBackend>(
 
     // Timeline events: a dashed line and a label, staggered so neighbours
     // stay readable.
-    let events: Vec<_> = report
+    let mut events: Vec<_> = report
         .events
         .iter()
         .filter(|e| {
@@ -184,9 +195,11 @@ fn probes_panel<DB: DrawingBackend>(
             (x_range(data).start..=x_range(data).end).contains(&s)
         })
         .collect();
+    // Timelines from several writers interleave; rows fill left to right.
+    events.sort_by_key(|e| e.ts_ns);
     // Labels go to the first row where they do not run into the previous
-    // label (about 7 px a character at 12 px, over a plot ~1,450 px wide).
-    let secs_per_char = (x_range(data).end - x_range(data).start) * 7.0 / 1450.0;
+    // label (about 7.5 px a character at 12 px, over a plot ~1,450 px wide).
+    let secs_per_char = (x_range(data).end - x_range(data).start) * 7.5 / 1450.0;
     let mut row_ends: Vec<f64> = Vec::new();
     for e in &events {
         let x = data.secs(e.ts_ns);
@@ -196,7 +209,7 @@ fn probes_panel<DB: DrawingBackend>(
             let y0 = y_bottom + dy * k as f64;
             PathElement::new(vec![(x, y0), (x, y0 + dy)], EVENT_COLOUR.mix(0.6))
         }))?;
-        let end = x + (e.label.chars().count() + 2) as f64 * secs_per_char;
+        let end = x + (e.label.chars().count() + 3) as f64 * secs_per_char;
         let row = match row_ends.iter().position(|&r| r < x) {
             Some(r) => r,
             None if row_ends.len() < MAX_LABEL_ROWS => {
@@ -208,7 +221,7 @@ fn probes_panel<DB: DrawingBackend>(
                 .unwrap_or(0),
         };
         row_ends[row] = end;
-        let y = data.y_top - (data.y_top - y_bottom) * (0.04 + 0.045 * row as f64);
+        let y = data.y_top - (data.y_top - y_bottom) * label_row_depth(row);
         chart.draw_series([Text::new(
             format!(" {}", e.label),
             (x, y),
