@@ -64,7 +64,12 @@ fn server_stopped_and_restarted_shows_one_window_in_place() {
         "expected ~400 failures, got {}",
         failed.len()
     );
-    assert!(failed.iter().all(|p| p.outcome == Outcome::ConnectRefused));
+    // Refused once the listener is gone; a probe queued in its accept queue
+    // at the close is reset or closed instead.
+    assert!(failed.iter().all(|p| matches!(
+        p.outcome,
+        Outcome::ConnectRefused | Outcome::Reset | Outcome::ClosedBeforeStatus
+    )));
     // One window in place: every probe started well inside the outage
     // failed, every probe well outside it succeeded; only the few probes in
     // flight at either edge may go either way.
@@ -78,7 +83,7 @@ fn server_stopped_and_restarted_shows_one_window_in_place() {
         log.probes
             .iter()
             .filter(inside)
-            .all(|p| p.outcome.is_failure())
+            .all(|p| p.outcome == Outcome::ConnectRefused)
     );
     assert!(
         log.probes
@@ -103,7 +108,7 @@ fn server_stopped_and_restarted_shows_one_window_in_place() {
         .iter()
         .filter(|p| wall(p) < stopped && p.outcome == Outcome::Ok)
         .count();
-    assert!(ok_before > 400, "{ok_before}");
+    assert!(ok_before > 250, "{ok_before}");
 }
 
 fn agent_bin() -> Command {
