@@ -75,8 +75,10 @@ fn check_run(dir: &Path) -> Checked {
     // Refusals are the race itself: a SYN DNATed to the old pod after its
     // listener closed. Their start times sit inside [stopped, removed]; the
     // stop time is taken right after close(), the removal time right after
-    // the commit, both within microseconds, plus scheduling on a busy box.
-    let slack = 2_000_000;
+    // the commit, both within microseconds, plus scheduling on a busy box
+    // (a probe's start stamp precedes its SYN; 0.4 ms past the removal seen
+    // once in 80 release runs, more with a debug-built agent).
+    let slack = 3_000_000;
     for &(t, kind) in &failed {
         match kind {
             Outcome::ConnectRefused => assert!(
