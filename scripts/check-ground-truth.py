@@ -40,14 +40,16 @@ def check(path):
     iv = s["interval"]["median_ns"]
     before, after, up = w["last_ok_before_ns"], w["first_ok_after_ns"], w["upper_ns"]
     problems = []
-    if w["first_fail_ns"] < st - IN_FLIGHT or w["last_fail_ns"] > en + IN_FLIGHT:
+    # A request queued at the listener's close fails however long it waited.
+    queued = max([IN_FLIGHT] + [l["max_ns"] for l in s["latency"] if l["phase"] == "during"])
+    if w["first_fail_ns"] < st - queued or w["last_fail_ns"] > en + IN_FLIGHT:
         problems.append("failure outside the outage")
     strict = before - e <= st and after + e >= en
     # The commit happened between the lab writing COMMIT and seeing it.
     early_en = min(en, gt.get("old_rule_commit_written_ns") or en)
     if before - e - IN_FLIGHT > st or after + e + IN_FLIGHT < early_en:
         problems.append("upper extent misses the outage")
-    if up + 2 * IN_FLIGHT < early_en - st or w["lower_ns"] > truth + IN_FLIGHT:
+    if up + 2 * IN_FLIGHT < early_en - st or w["lower_ns"] > truth + queued:
         problems.append("truth outside [lower, upper]")
     width = (up - 2 * e - w["lower_ns"]) / iv
     line = (f"truth {truth / 1e6:8.3f} ms in [{w['lower_ns'] / 1e6:8.3f}, {up / 1e6:8.3f}] ms, "
