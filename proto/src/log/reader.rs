@@ -46,22 +46,28 @@ impl ProbeLog {
     }
 }
 
-fn backend_name(table: &[String], id: u32) -> Option<&str> {
+/// The name of backend id `id` in a log's table: `None` for 0 (no backend
+/// header) or an id past the table.
+pub fn backend_name(table: &[String], id: u32) -> Option<&str> {
     let index = usize::try_from(id).ok()?.checked_sub(1)?;
     table.get(index).map(String::as_str)
 }
 
 /// Streams a probe log frame by frame, with bounded memory per frame.
 pub struct LogReader<R: Read> {
-    r: R,
+    frames: Frames<R>,
     header: Header,
-    offset: u64,
     backends: Vec<String>,
-    buf: Vec<u8>,
-    pending_crc: u32,
     torn: Option<TornTail>,
     end_count: Option<u64>,
     done: bool,
+}
+
+/// The frame layer: reads one frame at a time into a reused buffer.
+struct Frames<R: Read> {
+    r: R,
+    offset: u64,
+    buf: Vec<u8>,
 }
 
 /// Reads until `buf` is full or EOF; returns the bytes read.
@@ -80,9 +86,43 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 
 /// One step of frame reading.
 enum Step {
-    Frame { offset: u64 },
+    /// A whole frame, its payload in `Frames::buf`.
+    Frame {
+        offset: u64,
+        crc: u32,
+    },
     Eof,
     Torn(TornTail),
+}
+
+impl<R: Read> Frames<R> {
+    /// Reads the next frame's payload into `buf`.
+    fn next(&mut self) -> Result<Step> {
+        let offset = self.offset;
+        let mut prefix = [0u8; FRAME_PREFIX];
+        let n = read_full(&mut self.r, &mut prefix)?;
+        if n == 0 {
+            return Ok(Step::Eof);
+        }
+        let torn = |bytes_lost: usize| {
+            Step::Torn(TornTail {
+                offset,
+                bytes_lost: bytes_lost as u64,
+            })
+        };
+        if n < FRAME_PREFIX {
+            return Ok(torn(n));
+        }
+        let (len, crc) = parse_prefix(prefix, offset)?;
+        self.buf.clear();
+        self.buf.resize(len as usize, 0);
+        let got = read_full(&mut self.r, &mut self.buf)?;
+        if got < self.buf.len() {
+            return Ok(torn(FRAME_PREFIX + got));
+        }
+        self.offset += (FRAME_PREFIX + got) as u64;
+        Ok(Step::Frame { offset, crc })
+    }
 }
 
 impl<R: Read> LogReader<R> {
@@ -103,30 +143,28 @@ impl<R: Read> LogReader<R> {
                 supported: FORMAT_VERSION,
             });
         }
-        let mut reader = LogReader {
+        let mut frames = Frames {
             r,
-            header: Header::example(),
             offset: start.len() as u64,
-            backends: Vec::new(),
             buf: Vec::new(),
-            pending_crc: 0,
+        };
+        let header = match frames.next()? {
+            Step::Frame { offset, crc } => decode_payload(&frames.buf, crc, offset)?,
+            Step::Eof => return Err(LogError::TruncatedHeader { len: frames.offset }),
+            Step::Torn(t) => {
+                return Err(LogError::TruncatedHeader {
+                    len: t.offset + t.bytes_lost,
+                });
+            }
+        };
+        Ok(LogReader {
+            frames,
+            header,
+            backends: Vec::new(),
             torn: None,
             end_count: None,
             done: false,
-        };
-        match reader.read_frame()? {
-            Step::Frame { offset } => {
-                let crc = reader.pending_crc;
-                reader.header = decode_payload(&reader.buf, crc, offset)?;
-            }
-            Step::Eof | Step::Torn(_) => {
-                return Err(LogError::TruncatedHeader {
-                    len: reader.offset + reader.torn.map_or(0, |t| t.bytes_lost),
-                });
-            }
-        }
-        reader.torn = None;
-        Ok(reader)
+        })
     }
 
     /// The header.
@@ -156,8 +194,8 @@ impl<R: Read> LogReader<R> {
             if self.done {
                 return Ok(false);
             }
-            let offset = match self.read_frame()? {
-                Step::Frame { offset } => offset,
+            let (offset, crc) = match self.frames.next()? {
+                Step::Frame { offset, crc } => (offset, crc),
                 Step::Eof => {
                     self.done = true;
                     return Ok(false);
@@ -174,7 +212,7 @@ impl<R: Read> LogReader<R> {
                     reason: "frame after the end marker".into(),
                 });
             }
-            match decode_payload::<FrameBody>(&self.buf, self.pending_crc, offset)? {
+            match decode_payload::<FrameBody>(&self.frames.buf, crc, offset)? {
                 FrameBody::End { probes } => self.end_count = Some(probes),
                 FrameBody::Probes {
                     new_backends,
@@ -206,36 +244,6 @@ impl<R: Read> LogReader<R> {
             out.push(p);
         }
         Ok(())
-    }
-
-    /// Reads the next frame's payload into `buf`, its checksum into
-    /// `pending_crc`.
-    fn read_frame(&mut self) -> Result<Step> {
-        let offset = self.offset;
-        let mut prefix = [0u8; FRAME_PREFIX];
-        let n = read_full(&mut self.r, &mut prefix)?;
-        if n == 0 {
-            return Ok(Step::Eof);
-        }
-        let torn = |bytes_lost: usize| TornTail {
-            offset,
-            bytes_lost: bytes_lost as u64,
-        };
-        if n < FRAME_PREFIX {
-            self.torn = Some(torn(n));
-            return Ok(Step::Torn(torn(n)));
-        }
-        let (len, crc) = parse_prefix(prefix, offset)?;
-        self.buf.clear();
-        self.buf.resize(len as usize, 0);
-        let got = read_full(&mut self.r, &mut self.buf)?;
-        if got < self.buf.len() {
-            self.torn = Some(torn(FRAME_PREFIX + got));
-            return Ok(Step::Torn(torn(FRAME_PREFIX + got)));
-        }
-        self.offset += (FRAME_PREFIX + got) as u64;
-        self.pending_crc = crc;
-        Ok(Step::Frame { offset })
     }
 
     /// Reads every remaining frame.
