@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use seamless_proto::log::{Header, LogReader, Probe};
+use seamless_proto::log::{Header, LogReader, Probe, backend_name};
 use serde::Serialize;
 
 /// Output format.
@@ -48,10 +48,7 @@ fn write_row(
     backends: &[String],
     p: &Probe,
 ) -> anyhow::Result<()> {
-    let backend_name = (p.backend as usize)
-        .checked_sub(1)
-        .and_then(|i| backends.get(i))
-        .map(String::as_str);
+    let backend_name = backend_name(backends, p.backend);
     let wall_ns = header.wall_ns(p.start_ns);
     match format {
         Format::Csv => writeln!(

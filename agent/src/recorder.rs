@@ -2,7 +2,6 @@
 //! orders each batch by intended start, writes it to the log as one frame at
 //! least every 100 ms, and keeps the tallies for progress and the summary.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -75,7 +74,6 @@ pub fn run<W: Write>(
         last: Instant::now(),
         started: Instant::now(),
     });
-    let mut names: HashMap<String, u32> = HashMap::new();
     let mut pending: Vec<ProbeResult> = Vec::new();
     let mut next_frame = Instant::now() + FRAME_EVERY;
     let fail = |writer: &LogWriter<W>, source| RecorderError::Write {
@@ -97,14 +95,7 @@ pub fn run<W: Write>(
             for r in pending.drain(..) {
                 let mut probe = r.probe;
                 if let Some(name) = r.backend {
-                    probe.backend = match names.get(&name) {
-                        Some(&id) => id,
-                        None => {
-                            let id = writer.backend_id(&name);
-                            names.insert(name, id);
-                            id
-                        }
-                    };
+                    probe.backend = writer.backend_id(&name);
                 }
                 tally.add(&probe);
                 if let Some(p) = progress.as_mut() {

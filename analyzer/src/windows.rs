@@ -68,8 +68,7 @@ fn combos(df: &DataFrame) -> PolarsResult<Combos> {
 
 /// The name of a run-wide backend id.
 pub(crate) fn backend_name(names: &[String], id: u32) -> Option<String> {
-    let index = usize::try_from(id).ok()?.checked_sub(1)?;
-    names.get(index).cloned()
+    seamless_proto::log::backend_name(names, id).map(str::to_owned)
 }
 
 /// The outcome name of a byte.

@@ -57,7 +57,7 @@ mod record;
 mod writer;
 
 pub use header::{Header, Schedule};
-pub use reader::{LogReader, ProbeLog, TornTail};
+pub use reader::{LogReader, ProbeLog, TornTail, backend_name};
 pub use record::Probe;
 pub use writer::LogWriter;
 
