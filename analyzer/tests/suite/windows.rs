@@ -1,9 +1,7 @@
 //! Exact windows, bounds and counts from hand-built logs; merging; several
 //! agents; clock offsets.
 
-mod common;
-
-use common::{P, STEP, pattern, run_dir, wall, write_log};
+use crate::common::{P, STEP, pattern, run_dir, wall, write_log};
 use seamless_analyzer::{AnalyzeOptions, analyze};
 use seamless_proto::timeline::{Event, EventKind};
 

@@ -1,9 +1,7 @@
 //! Property tests: random logs against a naive reference, and the
 //! invariants every report keeps.
 
-mod common;
-
-use common::{ANCHOR, P, run_dir};
+use crate::common::{ANCHOR, P, run_dir};
 use proptest::prelude::*;
 use seamless_analyzer::{AnalyzeOptions, Window, analyze};
 use seamless_proto::Outcome;

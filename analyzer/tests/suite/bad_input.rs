@@ -1,11 +1,9 @@
 //! Bad input: torn, corrupt, empty, missing logs, a timeline without
 //! probes, a broken timeline, a newer format.
 
-mod common;
-
 use std::io::Write;
 
-use common::{STEP, pattern, run_dir, write_log};
+use crate::common::{STEP, pattern, run_dir, write_log};
 use seamless_analyzer::{AnalyzeOptions, Error, analyze};
 
 fn chain(e: &Error) -> String {

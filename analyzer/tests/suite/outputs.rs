@@ -1,9 +1,7 @@
 //! What `report`, `compare` and `export` write: report.json against its
 //! checked-in schema, Markdown, PNG and SVG plots, comparison, exports.
 
-mod common;
-
-use common::{P, STEP, pattern, run_dir, wall, write_log};
+use crate::common::{P, STEP, pattern, run_dir, wall, write_log};
 use polars::prelude::*;
 use seamless_analyzer::synth::{INJECTED, SynthSpec, generate};
 use seamless_analyzer::{
@@ -12,7 +10,7 @@ use seamless_analyzer::{
 use seamless_proto::timeline::{Event, EventKind, ObjectRef};
 
 fn schema() -> jsonschema::Validator {
-    let text = include_str!("../schema/report.schema.json");
+    let text = include_str!("../../schema/report.schema.json");
     let schema: serde_json::Value = serde_json::from_str(text).unwrap();
     jsonschema::validator_for(&schema).expect("the schema itself is valid")
 }

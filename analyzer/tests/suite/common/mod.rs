@@ -1,5 +1,4 @@
 //! Hand-built probe logs with known windows, written with proto's writer.
-#![allow(dead_code)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,14 @@
+//! The analyzer's integration tests, linked into one binary.
+//!
+//! Every test binary that touches the analyzer links polars; one binary
+//! instead of five keeps a debug build's link time and disk use down (CI
+//! machines have a bounded disk). The lab ground-truth test stays a binary
+//! of its own (`tests/lab_ground_truth.rs`): its timing slack assumes it
+//! does not share the two cores with these tests.
+
+mod bad_input;
+mod cli;
+mod common;
+mod outputs;
+mod properties;
+mod windows;
