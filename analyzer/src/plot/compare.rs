@@ -13,6 +13,9 @@ use crate::compare::CompareRow;
 const LOWER: RGBColor = RGBColor(214, 39, 40);
 const UPPER: RGBColor = RGBColor(255, 152, 150);
 
+/// Said beside a run whose upper bound is open.
+const OPEN_UPPER: &str = "upper bound open (the run starts or ends failing); ";
+
 fn size(rows: &[CompareRow]) -> (u32, u32) {
     (1400, 160 + 48 * rows.len().max(1) as u32)
 }
@@ -60,7 +63,10 @@ fn draw<DB: DrawingBackend>(
         .draw()?;
     for (i, r) in rows.iter().enumerate() {
         let y = n - i as f64 - 0.5;
-        let upper = r.upper_ns.map_or(x_max, ms);
+        // An open upper bound (the run starts or ends inside a window) is
+        // drawn to the widest bounded value and said in words: a bar to the
+        // edge would read as a measured figure.
+        let upper = r.upper_ns.map_or(widest.max(ms(r.lower_ns)), ms);
         chart.draw_series([Rectangle::new(
             [(0.0, y - 0.3), (upper, y + 0.3)],
             UPPER.filled(),
@@ -70,8 +76,9 @@ fn draw<DB: DrawingBackend>(
             LOWER.filled(),
         )])?;
         let kinds = r.kinds_text();
+        let open = if r.upper_ns.is_none() { OPEN_UPPER } else { "" };
         let text = format!(
-            "  {} failed of {}{}",
+            "  {open}{} failed of {}{}",
             r.failed,
             r.probes,
             if kinds.is_empty() {
@@ -82,7 +89,7 @@ fn draw<DB: DrawingBackend>(
         );
         chart.draw_series([Text::new(
             text,
-            (upper.min(x_max), y),
+            (upper, y),
             (FONT, 13)
                 .into_font()
                 .into_text_style(root)

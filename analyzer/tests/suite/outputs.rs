@@ -216,6 +216,28 @@ fn compare_lists_runs_side_by_side() {
     assert!(table.contains("| no-prestop | 12 | 4 |"), "{table}");
     let svg = seamless_analyzer::plot::compare_svg(&rows).unwrap();
     assert!(svg.contains("no-prestop") && svg.contains("downtime (ms)"));
+    assert!(!svg.contains("upper bound open"), "{svg}");
+}
+
+#[test]
+fn compare_says_when_a_runs_upper_bound_is_open() {
+    let root = tempfile::tempdir().unwrap();
+    let ends_failing = root.path().join("ends-failing");
+    let bounded = root.path().join("bounded");
+    std::fs::create_dir_all(&ends_failing).unwrap();
+    std::fs::create_dir_all(&bounded).unwrap();
+    run_dir(&ends_failing, &[("a", pattern("........xxxx", STEP))], &[]);
+    run_dir(&bounded, &[("a", pattern("..xx........", STEP))], &[]);
+    let rows = compare(
+        &[ends_failing.as_path(), bounded.as_path()],
+        &AnalyzeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(rows[0].upper_ns, None);
+    assert_eq!(rows[1].upper_ns, Some(3 * STEP as i64));
+    let svg = seamless_analyzer::plot::compare_svg(&rows).unwrap();
+    assert_eq!(svg.matches("upper bound open").count(), 1, "{svg}");
+    assert!(svg.contains("4 failed of 12"), "{svg}");
 }
 
 #[test]
