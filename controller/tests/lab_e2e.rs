@@ -180,6 +180,84 @@ fn nginx_backend_with_restart_trigger() {
     );
 }
 
+/// The user the rootless test runs the lab as (nobody).
+const NOBODY: u32 = 65534;
+
+/// `setpriv` dropping every privilege to `NOBODY`, with a bare environment.
+fn as_nobody() -> std::process::Command {
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .args(["--clear-groups", "--inh-caps=-all", "env", "-i"])
+        .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .arg("RUST_LOG=warn");
+    cmd
+}
+
+/// The README's promise: without root the lab runs in user namespaces. Root
+/// drops to nobody (no capability left) and runs one scenario; the run must
+/// be as good as root's. Skipped, saying why, where the kernel refuses
+/// unprivileged user namespaces to nobody.
+#[test]
+fn rootless_lab_as_an_unprivileged_user() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    if let Some(why) = lab_common::cannot_run() {
+        eprintln!("skipping the rootless lab test: {why} (root is needed to become nobody)");
+        return;
+    }
+    let probe = as_nobody()
+        .args(["unshare", "--user", "--map-root-user", "--net", "true"])
+        .output()
+        .expect("running setpriv (util-linux)");
+    if !probe.status.success() {
+        eprintln!(
+            "skipping the rootless lab test: this kernel refuses nobody a user namespace: {}",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        );
+        return;
+    }
+    let _one = lab_common::one_lab();
+    // Nobody may not traverse the build's target directory: the binaries
+    // are copied into a directory nobody can read, and the runs go into one
+    // nobody owns.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let out = dir.path().join("runs");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    chown(&out, Some(NOBODY), Some(NOBODY)).unwrap();
+    let controller = bin.join("seamless-controller");
+    let agent = bin.join("seamless-agent");
+    std::fs::copy(lab_common::controller(), &controller).unwrap();
+    std::fs::copy(lab_common::agent(), &agent).unwrap();
+
+    let scenario = "pod-clusterip-no-prestop";
+    let res = as_nobody()
+        .arg(&controller)
+        .args(lab_common::lab_args(&out, &[scenario], "400ms", &agent))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        res.status.success(),
+        "rootless lab exited with {}: {err}",
+        res.status
+    );
+    let run = out.join(scenario).join("run-01");
+    let info = RunInfo::read(&run).expect("run.json");
+    assert_eq!(
+        info.extra["lab"]["rootless"],
+        serde_json::Value::Bool(true),
+        "the lab did not know it ran rootless"
+    );
+    let c = check_run(&run);
+    assert!(
+        c.failures > 0,
+        "{scenario}: no failure without preStop, rootless"
+    );
+}
+
 #[test]
 fn bad_scenario_is_a_clear_error() {
     let out = std::process::Command::new(lab_common::controller())

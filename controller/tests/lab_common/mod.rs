@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -78,22 +79,31 @@ pub fn one_lab() -> MutexGuard<'static, ()> {
 /// `seamless-controller lab` with short settings, into `out`.
 pub fn lab_cmd(out: &Path, scenarios: &[&str], warmup: &str) -> Command {
     let mut cmd = Command::new(controller());
-    cmd.arg("lab");
-    for s in scenarios {
-        cmd.args(["--scenario", s]);
-    }
-    cmd.args(["--out"])
-        .arg(out)
-        .args([
-            "--warmup",
-            warmup,
-            "--settle",
-            "400ms",
-            "--prestop",
-            "600ms",
-        ])
-        .args(["--seed", "42", "--agent-bin"])
-        .arg(agent())
+    cmd.args(lab_args(out, scenarios, warmup, &agent()))
         .env("RUST_LOG", "warn");
     cmd
+}
+
+/// The arguments of `seamless-controller lab` with short settings, into
+/// `out`, probing with `agent`.
+pub fn lab_args(out: &Path, scenarios: &[&str], warmup: &str, agent: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["lab".into()];
+    for s in scenarios {
+        args.extend(["--scenario".into(), (*s).into()]);
+    }
+    args.extend(["--out".into(), out.into()]);
+    for a in [
+        "--warmup",
+        warmup,
+        "--settle",
+        "400ms",
+        "--prestop",
+        "600ms",
+        "--seed",
+        "42",
+    ] {
+        args.push(a.into());
+    }
+    args.extend(["--agent-bin".into(), agent.into()]);
+    args
 }
