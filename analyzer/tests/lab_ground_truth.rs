@@ -8,53 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use seamless_analyzer::{AnalyzeOptions, Report, analyze};
-
-/// Binaries of the workspace, beside this test's own `deps/` directory;
-/// built when missing (e.g. `cargo test -p seamless-analyzer` alone).
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let bin = dir.join(name);
-    if !bin.is_file() {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", name]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().expect("cargo build").success(),
-            "building {name}"
-        );
-    }
-    bin
-}
-
-fn cannot_run() -> Option<String> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        return Some("not root".into());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for tool in ["unshare", "ip", "iptables-restore", "conntrack"] {
-        let found = std::env::split_paths(&path)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .any(|d| d.join(tool).is_file());
-        if !found {
-            return Some(format!("{tool} is missing"));
-        }
-    }
-    None
-}
+use seamless_testkit::workspace_bin;
 
 const MS: i64 = 1_000_000;
 
@@ -175,12 +129,7 @@ fn check_run(dir: &Path, report: &Report) -> Result<(), String> {
 
 #[test]
 fn analyzer_bounds_contain_the_labs_ground_truth() {
-    if let Some(why) = cannot_run() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the lab must run in CI, but cannot: {why}"
-        );
-        eprintln!("skipped: the lab cannot run here: {why}");
+    if seamless_testkit::skip_lab("the lab ground-truth test") {
         return;
     }
     let controller = workspace_bin("seamless-controller");

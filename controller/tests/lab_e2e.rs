@@ -134,8 +134,7 @@ fn check_run(dir: &Path) -> Checked {
 }
 
 fn run_and_check(scenarios: &[&str], extra: &[&str]) {
-    if let Some(why) = lab_common::cannot_run() {
-        eprintln!("skipping the lab test: {why}");
+    if seamless_testkit::skip_lab("the lab test") {
         return;
     }
     let _one = lab_common::one_lab();
@@ -201,8 +200,8 @@ fn as_nobody() -> std::process::Command {
 #[test]
 fn rootless_lab_as_an_unprivileged_user() {
     use std::os::unix::fs::{PermissionsExt, chown};
-    if let Some(why) = lab_common::cannot_run() {
-        eprintln!("skipping the rootless lab test: {why} (root is needed to become nobody)");
+    // Root is needed to become nobody.
+    if seamless_testkit::skip_lab("the rootless lab test") {
         return;
     }
     let probe = as_nobody()

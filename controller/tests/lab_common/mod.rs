@@ -1,5 +1,5 @@
-//! Shared helpers of the lab tests: prerequisites, the binaries, one lab at
-//! a time.
+//! Shared helpers of the lab tests: the binaries, one lab at a time, the
+//! lab's arguments (the prerequisites are seamless-testkit's).
 
 #![allow(dead_code)]
 
@@ -15,57 +15,7 @@ pub fn controller() -> PathBuf {
 
 /// seamless-agent next to the controller, built when missing.
 pub fn agent() -> PathBuf {
-    let ctl = controller();
-    let dir = ctl.parent().expect("binary has a directory");
-    let agent = dir.join("seamless-agent");
-    if !agent.is_file() {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "seamless-agent"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        // CARGO_TARGET_DIR, when set, is inherited: the agent lands beside
-        // the controller.
-        let st = cmd.status().expect("running cargo build -p seamless-agent");
-        assert!(st.success(), "building seamless-agent failed");
-    }
-    assert!(agent.is_file(), "no seamless-agent at {}", agent.display());
-    agent
-}
-
-/// Why the lab cannot run here, if it cannot (then the test says so and
-/// passes: CI runs as root with iptables installed, where it must run).
-pub fn cannot_run() -> Option<String> {
-    if !nix_is_root() {
-        return Some("not root".into());
-    }
-    for tool in [
-        "unshare",
-        "ip",
-        "iptables-restore",
-        "conntrack",
-        "nft",
-        "iptables-save",
-    ] {
-        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .any(|d| d.join(tool).is_file());
-        if !found {
-            return Some(format!("{tool} missing"));
-        }
-    }
-    None
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
+    seamless_testkit::workspace_bin("seamless-agent")
 }
 
 static ONE_LAB: Mutex<()> = Mutex::new(());

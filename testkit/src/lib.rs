@@ -1,0 +1,84 @@
+//! Test support shared by the workspace's crates (a dev-dependency only).
+//!
+//! The lab's end-to-end tests live in two crates (the controller's, and the
+//! analyzer's ground-truth check); both need to know whether the lab can run
+//! here and where the workspace's binaries are.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tools the lab calls on the host.
+const LAB_TOOLS: [&str; 6] = [
+    "unshare",
+    "ip",
+    "iptables-restore",
+    "iptables-save",
+    "conntrack",
+    "nft",
+];
+
+/// Whether this process runs with effective uid 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Why the lab cannot run here, if it cannot: not root, or a tool missing.
+pub fn lab_cannot_run() -> Option<String> {
+    if !is_root() {
+        return Some("not root".into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    LAB_TOOLS.iter().find_map(|tool| {
+        let found = std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+            .any(|d| d.join(tool).is_file());
+        (!found).then(|| format!("{tool} is missing"))
+    })
+}
+
+/// True when a lab test should skip: it then says why on stderr. Under
+/// `CI=true` the lab must run (`.ci/run` installs what it needs and runs as
+/// root), so there a missing prerequisite fails the test instead.
+pub fn skip_lab(test: &str) -> bool {
+    let Some(why) = lab_cannot_run() else {
+        return false;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: the lab must run in CI, but cannot: {why}"
+    );
+    eprintln!("skipping {test}: the lab cannot run here: {why}");
+    true
+}
+
+/// A binary of the workspace (`seamless-agent`, `seamless-controller`),
+/// beside the running test's `deps/` directory, built first when missing
+/// (as after `cargo test -p` of another crate).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary sits in target/<profile>/deps/");
+    let bin = dir.join(name);
+    if !bin.is_file() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", name]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        // CARGO_TARGET_DIR, when set, is inherited: the binary lands here.
+        let st = cmd.status().expect("running cargo build");
+        assert!(st.success(), "building {name} failed");
+    }
+    assert!(bin.is_file(), "no {name} at {}", bin.display());
+    bin
+}
