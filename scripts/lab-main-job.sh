@@ -81,7 +81,8 @@ tail -1 "$OUT/ground-truth-check.txt" >&2
   echo '```'
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "- commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+  # Local changes to the code, not to the results this job just rewrote.
+  echo "- commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- . ":(exclude)$OUT" 2>/dev/null || echo ' (with local changes)')"
   echo "- seamless: $("$BIN/seamless-controller" --version), $("$BIN/seamless-agent" --version), $("$BIN/seamless-analyzer" --version)"
   echo "- rustc: $(rustc --version)"
   echo "- kernel: $(uname -srm)"
