@@ -204,20 +204,9 @@ fn rootless_lab_as_an_unprivileged_user() {
     if seamless_testkit::skip_lab("the rootless lab test") {
         return;
     }
-    let probe = as_nobody()
-        .args(["unshare", "--user", "--map-root-user", "--net", "true"])
-        .output()
-        .expect("running setpriv (util-linux)");
-    if !probe.status.success() {
-        eprintln!(
-            "skipping the rootless lab test: this kernel refuses nobody a user namespace: {}",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        );
-        return;
-    }
     let _one = lab_common::one_lab();
     // Nobody may not traverse the build's target directory: the binaries
-    // are copied into a directory nobody can read, and the runs go into one
+    // are copied into a directory nobody can reach, and the runs go into one
     // nobody owns.
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
@@ -230,6 +219,24 @@ fn rootless_lab_as_an_unprivileged_user() {
     let agent = bin.join("seamless-agent");
     std::fs::copy(lab_common::controller(), &controller).unwrap();
     std::fs::copy(lab_common::agent(), &agent).unwrap();
+
+    // What the host must allow, apart from the code under test: nobody gets
+    // a user namespace, and may run a binary from the temporary directory.
+    let probe = as_nobody()
+        .args(["unshare", "--user", "--map-root-user", "--net"])
+        .arg(&controller)
+        .arg("--version")
+        .output()
+        .expect("running setpriv (util-linux)");
+    if !probe.status.success() {
+        eprintln!(
+            "skipping the rootless lab test: this host does not let nobody run a binary from {} \
+             in a user namespace: {}",
+            bin.display(),
+            String::from_utf8_lossy(&probe.stderr).trim()
+        );
+        return;
+    }
 
     let scenario = "pod-clusterip-no-prestop";
     let res = as_nobody()
