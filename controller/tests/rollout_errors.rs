@@ -23,13 +23,25 @@ struct Outcome {
     _dir: tempfile::TempDir,
 }
 
-fn params(out: PathBuf, trigger: Trigger, services: &[&str], timeout: Duration) -> Params {
+impl Outcome {
+    /// The kinds of the events in the run's timeline, in order.
+    fn kinds(&self) -> Vec<&'static str> {
+        read_events(&self.out.join("timeline.jsonl"))
+            .iter()
+            .map(|e| e.kind.name())
+            .collect()
+    }
+}
+
+/// A run of deployment demo/web with `trigger`, every Service, a 10 s
+/// timeout; tests change a field with struct update syntax.
+fn params(out: PathBuf, trigger: Trigger) -> Params {
     Params {
         namespace: "demo".into(),
         deployment: "web".into(),
         trigger,
-        services: services.iter().map(|s| s.to_string()).collect(),
-        timeout,
+        services: Vec::new(),
+        timeout: Duration::from_secs(10),
         settle: Duration::from_millis(100),
         out,
     }
@@ -75,12 +87,7 @@ where
 fn nothing(_: &Fake) {}
 async fn idle(_: Fake, _: PathBuf) {}
 fn move_to_b(out: PathBuf) -> Params {
-    params(
-        out,
-        Trigger::MoveToNode("node-b".into()),
-        &[],
-        Duration::from_secs(10),
-    )
+    params(out, Trigger::MoveToNode("node-b".into()))
 }
 
 fn forbidden(verb: &str, resource: &str, group: &str, name: Option<&str>) -> (StatusCode, Value) {
@@ -160,7 +167,10 @@ async fn namespace_not_found() {
 async fn service_not_found() {
     let o = fails(
         nothing,
-        |out| params(out, Trigger::Restart, &["nope"], Duration::from_secs(10)),
+        |out| Params {
+            services: vec!["nope".into()],
+            ..params(out, Trigger::Restart)
+        },
         idle,
     )
     .await;
@@ -219,9 +229,7 @@ async fn forbidden_list_pods_stops_before_the_patch() {
         !patched(&o.fake),
         "nothing is changed when the watches cannot start"
     );
-    let events = read_events(&o.out.join("timeline.jsonl"));
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
-    assert_eq!(kinds, ["run_end"]);
+    assert_eq!(o.kinds(), ["run_end"]);
     assert_eq!(RunInfo::read(&o.out).unwrap().extra["exit_code"], json!(4));
 }
 
@@ -264,14 +272,7 @@ async fn forbidden_patch_names_verb_and_resource() {
 async fn unknown_container_is_refused_before_anything_changes() {
     let o = fails(
         nothing,
-        |out| {
-            params(
-                out,
-                Trigger::Image(vec![("app".into(), "app:2".into())]),
-                &[],
-                Duration::from_secs(10),
-            )
-        },
+        |out| params(out, Trigger::Image(vec![("app".into(), "app:2".into())])),
         idle,
     )
     .await;
@@ -296,14 +297,7 @@ async fn a_patch_that_changes_nothing_is_reported() {
                 .clone();
             f.on(move |r| (r.method == Method::PATCH).then(|| (StatusCode::OK, unchanged.clone())))
         },
-        |out| {
-            params(
-                out,
-                Trigger::MoveToNode("node-a".into()),
-                &[],
-                Duration::from_secs(10),
-            )
-        },
+        |out| params(out, Trigger::MoveToNode("node-a".into())),
         idle,
     )
     .await;
@@ -340,9 +334,7 @@ async fn progress_deadline_exceeded() {
         "deployment \"web\" exceeded its progress deadline"
     );
     assert_eq!(o.err.exit_code(), 5);
-    let events = read_events(&o.out.join("timeline.jsonl"));
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
-    assert_eq!(kinds, ["patch_sent", "patch_acknowledged", "run_end"]);
+    assert_eq!(o.kinds(), ["patch_sent", "patch_acknowledged", "run_end"]);
     let info = RunInfo::read(&o.out).unwrap();
     assert_eq!(info.extra["exit_code"], json!(5));
     assert!(info.ended_ns.is_some());
@@ -352,13 +344,9 @@ async fn progress_deadline_exceeded() {
 async fn timeout_keeps_the_timeline() {
     let o = fails(
         nothing,
-        |out| {
-            params(
-                out,
-                Trigger::MoveToNode("node-b".into()),
-                &[],
-                Duration::from_millis(1500),
-            )
+        |out| Params {
+            timeout: Duration::from_millis(1500),
+            ..move_to_b(out)
         },
         idle,
     )
@@ -368,11 +356,7 @@ async fn timeout_keeps_the_timeline() {
         "timed out after 1.5s waiting for the rollout: Waiting for deployment spec update to be observed..."
     );
     assert_eq!(o.err.exit_code(), 6);
-    let kinds: Vec<String> = read_events(&o.out.join("timeline.jsonl"))
-        .iter()
-        .map(|e| e.kind.name().to_owned())
-        .collect();
-    assert_eq!(kinds, ["patch_sent", "patch_acknowledged", "run_end"]);
+    assert_eq!(o.kinds(), ["patch_sent", "patch_acknowledged", "run_end"]);
 }
 
 #[tokio::test]

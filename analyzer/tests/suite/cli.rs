@@ -1,32 +1,34 @@
 //! The binary end to end: exit codes, files written, gate.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_seamless-analyzer"))
+}
+
+/// Runs `cmd` and returns its output; fails the test with its stderr unless
+/// it exits 0.
+fn succeeds(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 #[test]
 fn synthetic_run_reports_and_gate_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = bin()
-        .args(["gen-synthetic", "--probes", "30000", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        bin()
+            .args(["gen-synthetic", "--probes", "30000", "--out"])
+            .arg(&run),
     );
 
-    let out = bin().arg("report").arg(&run).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(bin().arg("report").arg(&run));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("downtime"), "{table}");
     for f in ["report.json", "report.md", "plot.png", "plot.svg"] {
@@ -77,27 +79,21 @@ fn compare_and_export_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (one, two) = (dir.path().join("one"), dir.path().join("two"));
     for (run, seed) in [(&one, "1"), (&two, "2")] {
-        let out = bin()
-            .args(["gen-synthetic", "--probes", "5000", "--seed", seed, "--out"])
-            .arg(run)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        succeeds(
+            bin()
+                .args(["gen-synthetic", "--probes", "5000", "--seed", seed, "--out"])
+                .arg(run),
+        );
     }
     let out_dir = dir.path().join("cmp");
-    let out = bin()
-        .arg("compare")
-        .arg(&one)
-        .arg(&two)
-        .arg("--out")
-        .arg(&out_dir)
-        .args(["--merge-gap", "2ms"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .arg("compare")
+            .arg(&one)
+            .arg(&two)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--merge-gap", "2ms"]),
     );
     let table = String::from_utf8(out.stdout).unwrap();
     assert_eq!(table.matches("synthetic 5000 probes").count(), 2, "{table}");
@@ -105,12 +101,7 @@ fn compare_and_export_from_the_command_line() {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }
 
-    let out = bin().arg("export").arg(&one).arg("--csv").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(bin().arg("export").arg(&one).arg("--csv"));
     let csv = std::fs::read_to_string(one.join("probes.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5001);
 
@@ -126,19 +117,14 @@ fn compare_and_export_from_the_command_line() {
     // A bare log, with its report written next to it.
     let log = one.join("probe-synthetic.log");
     let out_dir = dir.path().join("bare");
-    let out = bin()
-        .arg("report")
-        .arg(&log)
-        .arg("--json")
-        .arg("--out")
-        .arg(&out_dir)
-        .args(["--clock-offset", "-1ms", "--bin", "10ms"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        bin()
+            .arg("report")
+            .arg(&log)
+            .arg("--json")
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--clock-offset", "-1ms", "--bin", "10ms"]),
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["agents"][0]["clock_offset_ns"], -1_000_000);
