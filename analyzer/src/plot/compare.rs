@@ -64,9 +64,10 @@ fn draw<DB: DrawingBackend>(
     for (i, r) in rows.iter().enumerate() {
         let y = n - i as f64 - 0.5;
         // An open upper bound (the run starts or ends inside a window) is
-        // drawn to the widest bounded value and said in words: a bar to the
-        // edge would read as a measured figure.
-        let upper = r.upper_ns.map_or(widest.max(ms(r.lower_ns)), ms);
+        // drawn to the widest value of the figure (never short of this run's
+        // lower bound, which `widest` counts) and said in words: a bar to
+        // the edge would read as a measured figure.
+        let upper = r.upper_ns.map_or(widest, ms);
         chart.draw_series([Rectangle::new(
             [(0.0, y - 0.3), (upper, y + 0.3)],
             UPPER.filled(),
