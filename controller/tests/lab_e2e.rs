@@ -195,8 +195,8 @@ fn as_nobody() -> std::process::Command {
 
 /// The README's promise: without root the lab runs in user namespaces. Root
 /// drops to nobody (no capability left) and runs one scenario; the run must
-/// be as good as root's. Skipped, saying why, where the kernel refuses
-/// unprivileged user namespaces to nobody.
+/// be as good as root's. Skipped, saying why, where the host refuses nobody
+/// a user namespace or the running of a binary from the temporary directory.
 #[test]
 fn rootless_lab_as_an_unprivileged_user() {
     use std::os::unix::fs::{PermissionsExt, chown};
