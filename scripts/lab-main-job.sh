@@ -38,13 +38,13 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cargo build --release -p seamless-agent -p seamless-controller -p seamless-analyzer
+cargo build --release -p seamless-agent -p seamless-controller -p seamless-lab -p seamless-analyzer
 fi
 
 # Replace what an earlier run of this script left, nothing else.
 rm -rf "$OUT"/*-prestop "$OUT/figures" "$OUT"/compare.* "$OUT/lab-summary.jsonl" "$OUT/PROVENANCE.md"
 mkdir -p "$OUT/figures"
-LAB_CMD=("$BIN/seamless-controller" lab --all --repeat "$REPEAT" --seed "$SEED"
+LAB_CMD=("$BIN/seamless-lab" run --all --repeat "$REPEAT" --seed "$SEED"
          --out "$OUT" --agent-bin "$BIN/seamless-agent")
 echo "+ ${LAB_CMD[*]}" >&2
 "${LAB_CMD[@]}"
@@ -83,7 +83,7 @@ tail -1 "$OUT/ground-truth-check.txt" >&2
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   # Local changes to the code, not to the results this job just rewrote.
   echo "- commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- . ":(exclude)$OUT" 2>/dev/null || echo ' (with local changes)')"
-  echo "- seamless: $("$BIN/seamless-controller" --version), $("$BIN/seamless-agent" --version), $("$BIN/seamless-analyzer" --version)"
+  echo "- seamless: $("$BIN/seamless-controller" --version), $("$BIN/seamless-lab" --version), $("$BIN/seamless-agent" --version), $("$BIN/seamless-analyzer" --version)"
   echo "- rustc: $(rustc --version)"
   echo "- kernel: $(uname -srm)"
   echo "- iptables: $(iptables --version)"

@@ -132,12 +132,12 @@ fn analyzer_bounds_contain_the_labs_ground_truth() {
     if seamless_testkit::skip_lab("the lab ground-truth test") {
         return;
     }
-    let controller = workspace_bin("seamless-controller");
+    let lab = workspace_bin("seamless-lab");
     let agent = workspace_bin("seamless-agent");
     let out = tempfile::tempdir().unwrap();
-    let status = Command::new(&controller)
+    let status = Command::new(&lab)
         .args([
-            "lab", "--all", "--repeat", "1", "--seed", "42", "--rate", "2000",
+            "run", "--all", "--repeat", "1", "--seed", "42", "--rate", "2000",
         ])
         .args([
             "--warmup",

@@ -1,8 +1,7 @@
 //! seamless-controller: triggers a Deployment rollout through the Kubernetes
-//! API and records its timeline (`rollout`), and runs the same experiment on
-//! an emulated node on one Linux machine (`lab`).
+//! API and records its timeline (`rollout`). The same experiment on one Linux
+//! machine is the `seamless-lab` crate's.
 
-pub mod lab;
 pub mod rollout;
 pub mod telemetry;
 
@@ -22,15 +21,11 @@ pub struct Opts {
 pub enum Command {
     /// Trigger a rolling update of a Deployment and record its timeline.
     Rollout(rollout::Opts),
-    /// Run the experiment on an emulated node (network namespaces and
-    /// kube-proxy-style iptables rules) on this machine.
-    Lab(lab::Opts),
 }
 
 /// Runs a parsed command; returns the process exit code.
 pub async fn run(opts: Opts) -> anyhow::Result<i32> {
     match opts.command {
         Command::Rollout(o) => rollout::run(o).await,
-        Command::Lab(o) => lab::run(o).await,
     }
 }

@@ -26,10 +26,8 @@ fn rollout_opts(args: &[&str]) -> seamless_controller::rollout::Opts {
         "unused",
     ];
     full.extend_from_slice(args);
-    match Opts::try_parse_from(full).unwrap().command {
-        Command::Rollout(o) => o,
-        other => panic!("parsed {other:?}"),
-    }
+    let Command::Rollout(o) = Opts::try_parse_from(full).unwrap().command;
+    o
 }
 
 /// Runs a rollout with this trigger against the fixture, interrupts it

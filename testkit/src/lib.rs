@@ -58,7 +58,7 @@ pub fn skip_lab(test: &str) -> bool {
     true
 }
 
-/// A binary of the workspace (`seamless-agent`, `seamless-controller`),
+/// A binary of the workspace (`seamless-agent`, `seamless-lab`),
 /// beside the running test's `deps/` directory, built first when missing
 /// (as after `cargo test -p` of another crate).
 pub fn workspace_bin(name: &str) -> PathBuf {

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
-/// The controller binary cargo built for these tests.
-pub fn controller() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_seamless-controller"))
+/// The lab binary cargo built for these tests.
+pub fn lab() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_seamless-lab"))
 }
 
-/// seamless-agent next to the controller, built when missing.
+/// seamless-agent next to the lab, built when missing.
 pub fn agent() -> PathBuf {
     seamless_testkit::workspace_bin("seamless-agent")
 }
@@ -26,18 +26,18 @@ pub fn one_lab() -> MutexGuard<'static, ()> {
     ONE_LAB.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `seamless-controller lab` with short settings, into `out`.
+/// `seamless-lab run` with short settings, into `out`.
 pub fn lab_cmd(out: &Path, scenarios: &[&str], warmup: &str) -> Command {
-    let mut cmd = Command::new(controller());
+    let mut cmd = Command::new(lab());
     cmd.args(lab_args(out, scenarios, warmup, &agent()))
         .env("RUST_LOG", "warn");
     cmd
 }
 
-/// The arguments of `seamless-controller lab` with short settings, into
+/// The arguments of `seamless-lab run` with short settings, into
 /// `out`, probing with `agent`.
 pub fn lab_args(out: &Path, scenarios: &[&str], warmup: &str, agent: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["lab".into()];
+    let mut args: Vec<OsString> = vec!["run".into()];
     for s in scenarios {
         args.extend(["--scenario".into(), (*s).into()]);
     }

@@ -1,4 +1,4 @@
-//! `seamless-controller lab`: the seed's experiment on one Linux machine,
+//! `seamless-lab`: the seed's experiment on one Linux machine,
 //! with ground truth.
 //!
 //! An emulated two-node cluster in network namespaces (pods on a bridge or
@@ -28,6 +28,7 @@ pub mod sandbox;
 pub mod scenario;
 pub mod serve;
 pub mod summary;
+pub mod telemetry;
 pub mod topology;
 
 use std::ffi::OsString;
@@ -43,9 +44,36 @@ use delay::Delay;
 use rollout::Trigger;
 use scenario::Scenario;
 
-/// Options of `lab`.
+/// Command-line options of `seamless-lab`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "seamless-lab", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the experiment's scenarios on an emulated cluster (network
+    /// namespaces and kube-proxy-style rules) on this machine.
+    Run(Opts),
+    /// Internal: the built-in backend the lab's pods run.
+    #[command(hide = true)]
+    Serve(serve::ServeOpts),
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub async fn main(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(o) => run(o).await,
+        Command::Serve(s) => serve::serve(s).await,
+    }
+}
+
+/// Options of `seamless-lab run`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Opts {
     /// Scenario to run, NETWORK-ACCESS-TERMINATION with NETWORK pod|host,
     /// ACCESS clusterip|nodeport, TERMINATION no-prestop|prestop (e.g.
@@ -129,10 +157,10 @@ pub struct Opts {
     #[arg(long)]
     pub agent_bin: Option<PathBuf>,
 
-    /// seamless-controller to re-execute inside the namespaces
+    /// seamless-lab to re-execute inside the namespaces
     /// [default: this executable].
     #[arg(long)]
-    pub controller_bin: Option<PathBuf>,
+    pub lab_bin: Option<PathBuf>,
 
     /// Internal: already inside the lab's namespaces.
     #[arg(long, hide = true)]
@@ -141,18 +169,6 @@ pub struct Opts {
     /// Internal: set by the outer process when it runs without real root.
     #[arg(long, hide = true)]
     pub rootless: bool,
-
-    /// Internal subcommands.
-    #[command(subcommand)]
-    pub internal: Option<Internal>,
-}
-
-/// Hidden subcommands the lab runs inside its namespaces.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Internal {
-    /// The built-in backend.
-    #[command(hide = true)]
-    Serve(serve::ServeOpts),
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
@@ -184,7 +200,7 @@ impl Opts {
         out: &std::path::Path,
         rootless: bool,
     ) -> Vec<OsString> {
-        let mut a: Vec<OsString> = vec!["lab".into(), "--inside".into()];
+        let mut a: Vec<OsString> = vec!["run".into(), "--inside".into()];
         let mut kv = |k: &str, v: String| {
             a.push(k.into());
             a.push(v.into());
@@ -218,7 +234,7 @@ impl Opts {
         kv("--conntrack-cleanup", self.conntrack_cleanup.to_string());
         kv("--seed", seed.to_string());
         kv("--agent-bin", agent.display().to_string());
-        kv("--controller-bin", controller.display().to_string());
+        kv("--lab-bin", controller.display().to_string());
         if self.all {
             a.push("--all".into());
         }
@@ -229,12 +245,9 @@ impl Opts {
     }
 }
 
-/// Runs `lab`; returns the exit code (0 all runs done, 1 a run failed,
+/// Runs `seamless-lab run`; returns the exit code (0 all runs done, 1 a run failed,
 /// 130 interrupted).
 pub async fn run(opts: Opts) -> anyhow::Result<i32> {
-    if let Some(Internal::Serve(s)) = opts.internal {
-        return serve::serve(s).await;
-    }
     if opts.inside {
         return tokio::task::spawn_blocking(move || inside(opts))
             .await
@@ -261,11 +274,11 @@ async fn outer(opts: Opts) -> anyhow::Result<i32> {
     let rootless = !sandbox::is_root();
     sandbox::check_namespaces(rootless)?;
     let exe = std::env::current_exe().ok();
-    let controller = match &opts.controller_bin {
+    let controller = match &opts.lab_bin {
         Some(p) => std::path::absolute(p)?,
         None => exe
             .clone()
-            .context("cannot find this executable; pass --controller-bin")?,
+            .context("cannot find this executable; pass --lab-bin")?,
     };
     let agent = agent::find_agent(opts.agent_bin.as_deref(), exe.as_deref())?;
     std::fs::create_dir_all(&opts.out)
@@ -337,10 +350,10 @@ fn inside(opts: Opts) -> anyhow::Result<i32> {
         .agent_bin
         .clone()
         .context("--agent-bin is set by the outer lab")?;
-    let controller_bin = opts
-        .controller_bin
+    let lab_bin = opts
+        .lab_bin
         .clone()
-        .context("--controller-bin is set by the outer lab")?;
+        .context("--lab-bin is set by the outer lab")?;
     let scratch = PathBuf::from("/run/seamless-lab");
     let mut summary = summary::Summary::open(&opts.out)?;
     let mut failed = 0;
@@ -371,7 +384,7 @@ fn inside(opts: Opts) -> anyhow::Result<i32> {
                 seed: delay::SplitMix64::new(seed ^ n.wrapping_mul(0x9E37_79B9)).next_u64(),
                 dir: dir.clone(),
                 agent_bin: agent_bin.clone(),
-                controller_bin: controller_bin.clone(),
+                lab_bin: lab_bin.clone(),
                 rootless: opts.rootless,
                 scratch: scratch.clone(),
             };

@@ -72,8 +72,8 @@ pub struct RunSpec {
     pub dir: PathBuf,
     /// seamless-agent.
     pub agent_bin: PathBuf,
-    /// seamless-controller (for `lab serve`).
-    pub controller_bin: PathBuf,
+    /// seamless-lab (for `seamless-lab serve`).
+    pub lab_bin: PathBuf,
     /// Running without real root (in a user namespace).
     pub rootless: bool,
     /// Where per-pod private files (nginx) go.
@@ -378,10 +378,8 @@ pub fn run_one(spec: &RunSpec, stop: &Arc<AtomicBool>) -> Result<RunResult, RunE
             ground_truth: Some(truth),
             ..Default::default()
         };
-        info.versions.insert(
-            "seamless-controller".into(),
-            env!("CARGO_PKG_VERSION").into(),
-        );
+        info.versions
+            .insert("seamless-lab".into(), env!("CARGO_PKG_VERSION").into());
         info.extra.insert(
             "lab".into(),
             json!({
@@ -446,9 +444,7 @@ fn start_pod(
     };
     let listen_any = spec.scenario.network == Network::Host;
     let backend = match spec.backend {
-        BackendKind::Builtin => {
-            Backend::builtin(&ns, &spec.controller_bin, name, addr, listen_any)?
-        }
+        BackendKind::Builtin => Backend::builtin(&ns, &spec.lab_bin, name, addr, listen_any)?,
         BackendKind::Nginx => Backend::nginx(
             &ns,
             &spec.scratch.join(name),

@@ -125,19 +125,19 @@ pub fn check_namespaces(rootless: bool) -> Result<(), SandboxError> {
     }
 }
 
-/// Starts `unshare ... -- controller_bin ARGS` with PR_SET_PDEATHSIG, so
+/// Starts `unshare ... -- lab_bin ARGS` with PR_SET_PDEATHSIG, so
 /// the sandbox dies with the calling thread. Call it from a thread that
 /// lives as long as the lab (the main thread).
 #[allow(unsafe_code)]
 pub fn spawn_world(
     rootless: bool,
-    controller_bin: &Path,
+    lab_bin: &Path,
     args: &[std::ffi::OsString],
 ) -> Result<Child, SandboxError> {
     let mut cmd = Command::new("unshare");
     cmd.args(unshare_args(rootless))
         .arg("--")
-        .arg(controller_bin)
+        .arg(lab_bin)
         .args(args)
         .stdin(Stdio::null());
     let parent = std::process::id() as i32;

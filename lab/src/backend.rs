@@ -19,7 +19,7 @@ use super::serve::STOPPED;
 /// Which server plays the pod's container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
-    /// `seamless-controller lab serve`: nothing to install.
+    /// `seamless-lab serve`: nothing to install.
     Builtin,
     /// nginx with a generated config (1 worker, X-Pod-Name header).
     Nginx,
@@ -71,7 +71,7 @@ impl Backend {
     /// Starts the built-in server.
     pub fn builtin(
         ns: &Netns,
-        controller_bin: &Path,
+        lab_bin: &Path,
         pod: &str,
         addr: SocketAddrV4,
         listen_any: bool,
@@ -81,18 +81,11 @@ impl Backend {
         } else {
             addr
         };
-        let mut cmd = Command::new(controller_bin);
-        cmd.args([
-            "lab",
-            "serve",
-            "--pod",
-            pod,
-            "--listen",
-            &listen.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        let mut cmd = Command::new(lab_bin);
+        cmd.args(["serve", "--pod", pod, "--listen", &listen.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = ns.spawn(&mut cmd)?;
         let (tx, rx) = mpsc::channel();

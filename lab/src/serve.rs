@@ -1,5 +1,5 @@
 //! The built-in backend: a tiny HTTP/1.0 server that answers every request
-//! with 200 and `X-Pod-Name: <pod>`, run as `seamless-controller lab serve`
+//! with 200 and `X-Pod-Name: <pod>`, run as `seamless-lab serve`
 //! inside a pod's (or node's) network namespace.
 //!
 //! On SIGTERM it closes its listener at once, as nginx does, and prints the

@@ -215,16 +215,16 @@ fn rootless_lab_as_an_unprivileged_user() {
     std::fs::create_dir(&out).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     chown(&out, Some(NOBODY), Some(NOBODY)).unwrap();
-    let controller = bin.join("seamless-controller");
+    let lab = bin.join("seamless-lab");
     let agent = bin.join("seamless-agent");
-    std::fs::copy(lab_common::controller(), &controller).unwrap();
+    std::fs::copy(lab_common::lab(), &lab).unwrap();
     std::fs::copy(lab_common::agent(), &agent).unwrap();
 
     // What the host must allow, apart from the code under test: nobody gets
     // a user namespace, and may run a binary from the temporary directory.
     let probe = as_nobody()
         .args(["unshare", "--user", "--map-root-user", "--net"])
-        .arg(&controller)
+        .arg(&lab)
         .arg("--version")
         .output()
         .expect("running setpriv (util-linux)");
@@ -240,7 +240,7 @@ fn rootless_lab_as_an_unprivileged_user() {
 
     let scenario = "pod-clusterip-no-prestop";
     let res = as_nobody()
-        .arg(&controller)
+        .arg(&lab)
         .args(lab_common::lab_args(&out, &[scenario], "400ms", &agent))
         .output()
         .unwrap();
@@ -266,7 +266,7 @@ fn rootless_lab_as_an_unprivileged_user() {
 
 #[test]
 fn bad_scenario_is_a_clear_error() {
-    let out = std::process::Command::new(lab_common::controller())
+    let out = std::process::Command::new(lab_common::lab())
         .args(["lab", "--scenario", "pod-clusterip"])
         .output()
         .unwrap();
