@@ -259,16 +259,28 @@ pub async fn run(opts: Opts) -> anyhow::Result<i32> {
 /// The user's process: checks, then supervises the sandbox.
 async fn outer(opts: Opts) -> anyhow::Result<i32> {
     let scenarios = opts.scenarios()?;
-    let mut needs = vec![
-        ("unshare", "util-linux"),
-        ("ip", "iproute2"),
-        ("iptables-restore", "iptables"),
-    ];
-    if opts.conntrack_cleanup {
-        needs.push(("conntrack", "conntrack (or pass --conntrack-cleanup false)"));
-    }
-    if opts.backend == BackendKind::Nginx {
-        needs.push(("nginx", "nginx-light (or use --backend builtin)"));
+    // The host's prerequisites are listed once, in lab/prerequisites.txt
+    // (program, Debian package, when it is needed).
+    let mut needs: Vec<(&'static str, &'static str)> = Vec::new();
+    for line in include_str!("../prerequisites.txt").lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut cols = line.split_whitespace();
+        let (Some(program), Some(package), Some(when)) = (cols.next(), cols.next(), cols.next())
+        else {
+            continue;
+        };
+        let alternative = match when {
+            "always" => None,
+            "conntrack-cleanup" if opts.conntrack_cleanup => Some("pass --conntrack-cleanup false"),
+            "nginx-backend" if opts.backend == BackendKind::Nginx => Some("use --backend builtin"),
+            _ => continue,
+        };
+        let package: &'static str = match alternative {
+            None => package,
+            // Once a run, for the error message: leaking it costs nothing.
+            Some(alt) => Box::leak(format!("{package} (or {alt})").into_boxed_str()),
+        };
+        needs.push((program, package));
     }
     sandbox::require(&needs)?;
     let rootless = !sandbox::is_root();
