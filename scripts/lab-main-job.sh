@@ -6,12 +6,16 @@
 # leaves everything in OUT (default results/lab):
 #   OUT/<scenario>/run-NN/   probe log, timeline.jsonl, run.json (ground
 #                            truth), report.{json,md}, plot.{png,svg}
-#   OUT/figures/<scenario>.{png,svg}   one figure per scenario (its run-01)
+#   OUT/figures.md                     one figure per scenario: links to
+#                                      its run-01/plot.{png,svg}
 #   OUT/compare.{md,json,png,svg}      every run side by side
 #   OUT/lab-summary.jsonl              the lab's own per-run line
 #   OUT/PROVENANCE.md                  command, versions, machine
-# Needs root (or unprivileged user namespaces), iptables, iproute2,
-# conntrack; about 5 s a run, so 8 x 10 runs take 7-8 minutes.
+# Git keeps run-01 of each scenario whole and, of the other runs, all but
+# the probe logs and plots (.gitignore; results/README.md).
+# Needs root (or unprivileged user namespaces) and lab/prerequisites.txt's
+# programs, installed below when missing; about 5 s a run, so 8 x 10 runs
+# take 7-8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,15 +24,16 @@ REPEAT=${REPEAT:-10}
 SEED=${SEED:-20261127}
 MERGE_GAP=${MERGE_GAP:-50ms}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-# BIN=DIR uses binaries built already (all three) and skips the build.
-if [ -z "${BIN:-}" ]; then
-  BIN="$CARGO_TARGET_DIR/release"
-  # On a fresh Debian/Ubuntu machine, as root: what the lab needs.
+# On a fresh Debian/Ubuntu machine, as root: what the lab needs, from its
+# one list (lab/prerequisites.txt: program, package, when needed; the job
+# runs the built-in backend, so nginx is not needed).
 need=()
-for tool in ip:iproute2 iptables-restore:iptables conntrack:conntrack nft:nftables; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
-done
+while read -r program package when; do
+  [ "$when" = nginx-backend ] && continue
+  command -v "$program" >/dev/null 2>&1 || need+=("$package")
+done < <(sed 's/#.*//' lab/prerequisites.txt | awk 'NF >= 3')
 if [ ${#need[@]} -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
@@ -38,12 +43,15 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-cargo build --release -p seamless-agent -p seamless-controller -p seamless-lab -p seamless-analyzer
+# BIN=DIR uses binaries built already (all four) and skips the build.
+if [ -z "${BIN:-}" ]; then
+  BIN="$CARGO_TARGET_DIR/release"
+  cargo build --release -p seamless-agent -p seamless-controller -p seamless-lab -p seamless-analyzer
 fi
 
 # Replace what an earlier run of this script left, nothing else.
-rm -rf "$OUT"/*-prestop "$OUT/figures" "$OUT"/compare.* "$OUT/lab-summary.jsonl" "$OUT/PROVENANCE.md"
-mkdir -p "$OUT/figures"
+rm -rf "$OUT"/*-prestop "$OUT/figures" "$OUT/figures.md" "$OUT"/compare.* "$OUT/lab-summary.jsonl" "$OUT/PROVENANCE.md"
+mkdir -p "$OUT"
 LAB_CMD=("$BIN/seamless-lab" run --all --repeat "$REPEAT" --seed "$SEED"
          --out "$OUT" --agent-bin "$BIN/seamless-agent")
 echo "+ ${LAB_CMD[*]}" >&2
@@ -58,13 +66,22 @@ runs=("$OUT"/*/run-*)
 for run in "${runs[@]}"; do
   "$BIN/seamless-analyzer" report "$run" --merge-gap "$MERGE_GAP" >/dev/null
 done
-for dir in "$OUT"/*/; do
-  scenario=$(basename "$dir")
-  [ "$scenario" = figures ] && continue
-  for ext in png svg; do
-    [ -f "$dir/run-01/plot.$ext" ] && cp "$dir/run-01/plot.$ext" "$OUT/figures/$scenario.$ext"
+# One figure per scenario, its run-01's plot: an index links to it (no copy).
+{
+  echo "# Figures: one run per scenario"
+  echo
+  echo "Each scenario's run-01, as \`seamless-analyzer report\` drew it (SVG beside the PNG)."
+  for dir in "$OUT"/*/; do
+    scenario=$(basename "$dir")
+    [ -f "$dir/run-01/plot.png" ] || continue
+    echo
+    echo "## $scenario"
+    echo
+    echo "![$scenario]($scenario/run-01/plot.png)"
+    echo
+    echo "[SVG]($scenario/run-01/plot.svg), [report]($scenario/run-01/report.md)"
   done
-done
+} > "$OUT/figures.md"
 "$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT" --merge-gap "$MERGE_GAP"
 python3 scripts/check-ground-truth.py "$OUT"/*/run-*/report.json > "$OUT/ground-truth-check.txt" || true
 tail -1 "$OUT/ground-truth-check.txt" >&2

@@ -1,21 +1,27 @@
 //! Test support shared by the workspace's crates (a dev-dependency only).
 //!
-//! The lab's end-to-end tests live in two crates (the controller's, and the
+//! The lab's end-to-end tests live in two crates (the lab's, and the
 //! analyzer's ground-truth check); both need to know whether the lab can run
 //! here and where the workspace's binaries are.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The tools the lab calls on the host.
-const LAB_TOOLS: [&str; 6] = [
-    "unshare",
-    "ip",
-    "iptables-restore",
-    "iptables-save",
-    "conntrack",
-    "nft",
-];
+/// The lab's prerequisites, listed once for the lab, CI and the main job.
+const PREREQUISITES: &str = include_str!("../../lab/prerequisites.txt");
+
+/// The programs a lab test needs on the host: from `lab/prerequisites.txt`,
+/// every one but those of an option the tests check apart (`nginx-backend`).
+pub fn lab_tools() -> Vec<&'static str> {
+    PREREQUISITES
+        .lines()
+        .filter_map(|line| {
+            let mut cols = line.split('#').next()?.split_whitespace();
+            let (program, _package, when) = (cols.next()?, cols.next()?, cols.next()?);
+            (when != "nginx-backend").then_some(program)
+        })
+        .collect()
+}
 
 /// Whether this process runs with effective uid 0.
 pub fn is_root() -> bool {
@@ -35,7 +41,7 @@ pub fn lab_cannot_run() -> Option<String> {
         return Some("not root".into());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    LAB_TOOLS.iter().find_map(|tool| {
+    lab_tools().into_iter().find_map(|tool| {
         let found = std::env::split_paths(&path)
             .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
             .any(|d| d.join(tool).is_file());
@@ -81,4 +87,23 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     }
     assert!(bin.is_file(), "no {name} at {}", bin.display());
     bin
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lab_tools_come_from_the_prerequisites() {
+        let tools = super::lab_tools();
+        for tool in [
+            "unshare",
+            "ip",
+            "iptables-restore",
+            "iptables-save",
+            "conntrack",
+            "nft",
+        ] {
+            assert!(tools.contains(&tool), "{tool} missing from {tools:?}");
+        }
+        assert!(!tools.contains(&"nginx"));
+    }
 }
