@@ -230,7 +230,7 @@ async fn forbidden_list_pods_stops_before_the_patch() {
         "nothing is changed when the watches cannot start"
     );
     assert_eq!(o.kinds(), ["run_end"]);
-    assert_eq!(RunInfo::read(&o.out).unwrap().extra["exit_code"], json!(4));
+    assert_eq!(RunInfo::read(&o.out).unwrap().exit_code, Some(4));
 }
 
 #[tokio::test]
@@ -336,7 +336,7 @@ async fn progress_deadline_exceeded() {
     assert_eq!(o.err.exit_code(), 5);
     assert_eq!(o.kinds(), ["patch_sent", "patch_acknowledged", "run_end"]);
     let info = RunInfo::read(&o.out).unwrap();
-    assert_eq!(info.extra["exit_code"], json!(5));
+    assert_eq!(info.exit_code, Some(5));
     assert!(info.ended_ns.is_some());
 }
 

@@ -203,7 +203,7 @@ async fn one_replica_rollout_gives_the_expected_timeline_in_order() {
         json!({"terminationGracePeriodSeconds": 30, "hostNetwork": false, "containers": [{"name": "nginx", "preStop": null}]})
     );
     assert_eq!(info.extra["services"], json!(["web"]));
-    assert_eq!(info.extra["exit_code"], json!(0));
+    assert_eq!(info.exit_code, Some(0));
     assert!(
         info.started_ns.unwrap() <= events[0].ts_ns
             && events.last().unwrap().ts_ns <= info.ended_ns.unwrap()

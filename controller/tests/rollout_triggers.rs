@@ -69,8 +69,8 @@ async fn patch_for(trigger: Trigger) -> Seen {
         .collect();
     assert_eq!(kinds, ["patch_sent", "patch_acknowledged", "run_end"]);
     let info = RunInfo::read(&out).unwrap();
-    assert_eq!(info.extra["exit_code"], json!(130));
-    assert_eq!(info.extra["outcome"], json!("interrupted"));
+    assert_eq!(info.exit_code, Some(130));
+    assert_eq!(info.outcome.as_deref(), Some("interrupted"));
 
     tokio::time::timeout(Duration::from_secs(2), server)
         .await

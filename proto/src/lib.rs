@@ -5,15 +5,22 @@
 //! - [`outcome`]: what happened to one probe, with causes kept apart.
 //! - [`timeline`]: rollout events, one JSON object a line (`timeline.jsonl`),
 //!   written by `seamless-controller` and by the lab.
-//! - [`run`]: the run directory, the contract between the parts, and
-//!   `run.json`.
+//! - [`run`]: the run directory, the contract between the parts: its
+//!   writer ([`RunDir`]), `run.json` ([`RunInfo`]) and the lab's
+//!   [`GroundTruth`].
+//! - [`row`]: one probe as a flat row, the columns of `seamless-agent
+//!   inspect` and `seamless-analyzer export`.
+//! - [`clock`]: the wall clock every writer stamps with.
 
+pub mod clock;
 pub mod log;
 pub mod outcome;
+pub mod row;
 pub mod run;
 pub mod timeline;
 
 pub use log::{Header, LogError, LogReader, LogWriter, Probe, ProbeLog, Schedule, TornTail};
 pub use outcome::Outcome;
-pub use run::{GroundTruth, RunInfo};
+pub use row::ProbeRow;
+pub use run::{GroundTruth, RunDir, RunInfo};
 pub use timeline::{Event, EventKind, ObjectRef};

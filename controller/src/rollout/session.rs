@@ -341,12 +341,8 @@ impl Run<'_> {
         end.detail = Some(outcome.clone());
         let recorded = self.recorder.record(vec![end]);
         self.info.ended_ns = Some(now_ns());
-        self.info
-            .extra
-            .insert("outcome".into(), serde_json::json!(outcome));
-        self.info
-            .extra
-            .insert("exit_code".into(), serde_json::json!(code));
+        self.info.outcome = Some(outcome);
+        self.info.exit_code = Some(code);
         let written = write_info(&self.info, self.p);
         recorded.and(written)
     }

@@ -8,6 +8,18 @@
 //!   report.{json,md}    written by the analyzer
 //!   plot.{png,svg}      written by the analyzer
 //! ```
+//!
+//! Writers create it through [`RunDir`] (the timeline appender and
+//! `run.json`), readers go through [`RunInfo::read`] and [`probe_logs`]. The
+//! lab's ground truth is typed ([`GroundTruth`]); the rest of `run.json`
+//! that no reader relies on (the Deployment's strategy, the lab's drawn
+//! delays) stays in [`RunInfo::extra`].
+
+mod dir;
+mod truth;
+
+pub use dir::{RunDir, RunDirError, Timeline};
+pub use truth::{CommitSeenBy, GroundTruth, Interval};
 
 use std::collections::BTreeMap;
 use std::io;
@@ -52,35 +64,6 @@ pub fn probe_logs(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(logs)
 }
 
-/// A closed interval of wall-clock time, ns since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Interval {
-    /// Start, ns.
-    pub start_ns: i64,
-    /// End, ns.
-    pub end_ns: i64,
-}
-
-/// What the lab knows happened, to check the analyzer's figures against.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GroundTruth {
-    /// When the old backend stopped accepting connections (its listener
-    /// closed), wall-clock ns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_backend_stopped_ns: Option<i64>,
-    /// When the old backend's rule left the proxy's chains (the netlink
-    /// commit), wall-clock ns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_rule_removed_ns: Option<i64>,
-    /// Intervals during which new connections to the service could fail:
-    /// empty when the rule left before the backend stopped.
-    #[serde(default)]
-    pub outages: Vec<Interval>,
-    /// Anything else the lab wants to record.
-    #[serde(default, flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
 /// `run.json`: what was run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -108,6 +91,14 @@ pub struct RunInfo {
     /// When the run ended, wall-clock ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ns: Option<i64>,
+    /// How the run ended, in words: `complete`, or the error that ended it
+    /// (the controller's `run_end` detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The writer's exit code for this run (the controller's table: 0
+    /// complete, 5 progress deadline, 6 timeout, 130 interrupted, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
     /// The lab's ground truth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ground_truth: Option<GroundTruth>,
@@ -124,11 +115,10 @@ impl RunInfo {
         serde_json::from_slice(&bytes).map_err(io::Error::other)
     }
 
-    /// Writes `run.json` into a run directory (pretty-printed).
+    /// Writes `run.json` into a run directory (pretty-printed), replacing
+    /// any earlier one atomically: see [`RunDir::write_info`].
     pub fn write(&self, dir: &Path) -> io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        std::fs::write(dir.join(RUN_INFO), bytes)
+        dir::write_info(dir, self)
     }
 }
 
@@ -173,5 +163,28 @@ mod tests {
             .insert("strategy".into(), serde_json::json!({"maxSurge": 1}));
         info.write(dir.path()).unwrap();
         assert_eq!(RunInfo::read(dir.path()).unwrap(), info);
+    }
+
+    #[test]
+    fn the_committed_lab_runs_read_with_a_typed_ground_truth() {
+        let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+        let Ok(scenarios) = std::fs::read_dir(&results) else {
+            return;
+        };
+        let mut n = 0;
+        for s in scenarios.flatten() {
+            for run in std::fs::read_dir(s.path()).into_iter().flatten().flatten() {
+                if !run.path().join(RUN_INFO).is_file() {
+                    continue;
+                }
+                let info = RunInfo::read(&run.path()).unwrap();
+                let truth = info.ground_truth.expect("a lab run has a ground truth");
+                assert!(truth.old_rule_commit_seen_by.is_some(), "{:?}", run.path());
+                assert!(truth.old_rule_commit_written_ns.is_some());
+                assert!(truth.extra.is_empty(), "untyped: {:?}", truth.extra);
+                n += 1;
+            }
+        }
+        eprintln!("{n} committed runs read");
     }
 }

@@ -1,0 +1,154 @@
+//! The lab's ground truth in `run.json`: what really happened, to check the
+//! analyzer's figures against (`seamless-analyzer check-truth`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A closed interval of wall-clock time, ns since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Start, ns.
+    pub start_ns: i64,
+    /// End, ns.
+    pub end_ns: i64,
+}
+
+/// How the lab learnt the moment the old endpoint's rule commit took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitSeenBy {
+    /// The first refused connect through the lab's commit canary rule (the
+    /// data path itself).
+    Canary,
+    /// The kernel's nftables netlink notification.
+    Netlink,
+    /// iptables-restore seen back reading stdin in /proc.
+    Proc,
+    /// Nothing better: iptables-restore's exit (~15 ms late).
+    Exit,
+    /// A method this build does not know (a newer writer).
+    #[serde(other)]
+    Unknown,
+}
+
+impl CommitSeenBy {
+    /// The name written in run.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommitSeenBy::Canary => "canary",
+            CommitSeenBy::Netlink => "netlink",
+            CommitSeenBy::Proc => "proc",
+            CommitSeenBy::Exit => "exit",
+            CommitSeenBy::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the lab knows happened. All times are wall-clock ns (the same
+/// kernel's CLOCK_REALTIME as the agent's probes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroundTruth {
+    /// When the old backend stopped accepting connections (its listener
+    /// closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_backend_stopped_ns: Option<i64>,
+    /// When the old backend's rule left the probing node's chains (the
+    /// commit took effect, as seen by [`GroundTruth::old_rule_commit_seen_by`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_rule_removed_ns: Option<i64>,
+    /// Intervals during which new connections to the service could fail:
+    /// `[stopped, removed]` when the backend stopped first, else empty.
+    #[serde(default)]
+    pub outages: Vec<Interval>,
+    /// When the lab wrote the removal's `COMMIT` line: the commit took effect
+    /// between this and `old_rule_removed_ns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_rule_commit_written_ns: Option<i64>,
+    /// When iptables-restore exited after the removal (later than the
+    /// commit, by the time it takes to close its netlink socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_rule_restore_exited_ns: Option<i64>,
+    /// How `old_rule_removed_ns` was learnt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_rule_commit_seen_by: Option<CommitSeenBy>,
+    /// When kubelet sent SIGTERM to the old pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigterm_ns: Option<i64>,
+    /// When the old pod was deleted (its deletionTimestamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_terminating_ns: Option<i64>,
+    /// Anything else a writer records; no reader relies on it.
+    #[serde(default, flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl GroundTruth {
+    /// The ground truth from the two racing times: an outage when the
+    /// backend stopped accepting before its rule left the probing node.
+    pub fn from_race(stopped_ns: Option<i64>, removed_ns: Option<i64>) -> GroundTruth {
+        let outages = match (stopped_ns, removed_ns) {
+            (Some(s), Some(r)) if s < r => vec![Interval {
+                start_ns: s,
+                end_ns: r,
+            }],
+            _ => Vec::new(),
+        };
+        GroundTruth {
+            old_backend_stopped_ns: stopped_ns,
+            old_rule_removed_ns: removed_ns,
+            outages,
+            ..Default::default()
+        }
+    }
+
+    /// The earliest the outage can have ended: the commit took effect
+    /// between the lab writing `COMMIT` and seeing it on the data path.
+    pub fn earliest_end_ns(&self, end_ns: i64) -> i64 {
+        self.old_rule_commit_written_ns
+            .unwrap_or(end_ns)
+            .min(end_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_only_when_the_backend_stops_first() {
+        let t = GroundTruth::from_race(Some(10), Some(20));
+        assert_eq!(
+            t.outages,
+            [Interval {
+                start_ns: 10,
+                end_ns: 20
+            }]
+        );
+        assert!(
+            GroundTruth::from_race(Some(30), Some(20))
+                .outages
+                .is_empty()
+        );
+        assert!(GroundTruth::from_race(None, Some(20)).outages.is_empty());
+    }
+
+    #[test]
+    fn reads_the_committed_shape_and_keeps_unknown_fields() {
+        let json = r#"{"old_backend_stopped_ns":1,"old_rule_removed_ns":3,
+            "outages":[{"start_ns":1,"end_ns":3}],"old_rule_commit_seen_by":"canary",
+            "old_rule_commit_written_ns":2,"old_rule_restore_exited_ns":4,
+            "pod_terminating_ns":0,"sigterm_ns":1,"future":true}"#;
+        let t: GroundTruth = serde_json::from_str(json).unwrap();
+        assert_eq!(t.old_rule_commit_seen_by, Some(CommitSeenBy::Canary));
+        assert_eq!(t.old_rule_commit_written_ns, Some(2));
+        assert_eq!(t.earliest_end_ns(3), 2);
+        assert_eq!(t.extra["future"], serde_json::json!(true));
+        let back: serde_json::Value = serde_json::to_value(&t).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back, orig, "the JSON keeps its shape");
+        let odd: GroundTruth =
+            serde_json::from_str(r#"{"old_rule_commit_seen_by":"ebpf"}"#).unwrap();
+        assert_eq!(odd.old_rule_commit_seen_by, Some(CommitSeenBy::Unknown));
+    }
+}
