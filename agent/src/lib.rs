@@ -8,18 +8,22 @@
 //! The binary is a thin `main.rs` over [`run`], so tests drive the real tool
 //! in-process.
 
-pub mod classify;
-pub mod clock;
-pub mod http;
-pub mod inspect;
-pub mod limits;
-pub mod probe;
-pub mod recorder;
+mod classify;
+mod clock;
+mod http;
+mod inspect;
+mod limits;
+mod probe;
+mod recorder;
 pub mod session;
-pub mod summary;
-pub mod target;
+pub mod stopping;
+mod summary;
+mod target;
 mod timer;
 mod worker;
+
+pub use inspect::InspectOpts;
+pub use stopping::StopFlag;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,7 +45,7 @@ pub enum Command {
     /// Probe an HTTP URL with a new connection per request, logging every probe.
     Probe(ProbeOpts),
     /// Print a probe log's header and records as CSV or JSON lines.
-    Inspect(inspect::InspectOpts),
+    Inspect(InspectOpts),
 }
 
 /// Options of `probe`.
@@ -62,7 +66,7 @@ pub struct ProbeOpts {
 
     /// Stop after this long (e.g. 500ms, 30s, 10m). Without it (and without
     /// --count) the agent runs until SIGINT or SIGTERM.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = seamless_proto::duration::parse)]
     pub duration: Option<Duration>,
 
     /// Stop after this many probes.
@@ -70,7 +74,7 @@ pub struct ProbeOpts {
     pub count: Option<u64>,
 
     /// Connect timeout, and separately the timeout for the whole response.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = seamless_proto::duration::parse)]
     pub timeout: Duration,
 
     /// The HTTP status counted as ok.
@@ -107,28 +111,10 @@ pub struct ProbeOpts {
     pub max_body_bytes: usize,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (use forms like 500ms, 10s, 2m)"))
-}
-
 /// Runs a parsed command; returns the process exit code.
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
     match opts.command {
-        Command::Probe(p) => session::run_probe(p, &session::StopFlag::from_signals()?),
+        Command::Probe(p) => session::run_probe(p, &StopFlag::from_signals()?),
         Command::Inspect(i) => inspect::run(&i),
     }
-}
-
-/// Installs the tracing subscriber: stderr, level from `RUST_LOG` (a plain
-/// level such as `debug`; default `info`).
-pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .try_init();
 }

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, bail};
 use seamless_proto::log::{Header, LogWriter};
@@ -16,6 +16,7 @@ use crate::clock::Anchor;
 use crate::limits;
 use crate::probe::ProbeConfig;
 use crate::recorder;
+use crate::stopping::StopFlag;
 use crate::summary::LogStats;
 use crate::target::Target;
 use crate::worker::{Plan, Shared, run_worker};
@@ -25,37 +26,6 @@ pub const DEFAULT_RATE: f64 = 1000.0;
 /// Workers start probing this long after the anchor, so every thread's
 /// share of the schedule lines up from the first probe.
 const START_DELAY_NS: u64 = 2_000_000;
-
-/// Set when the run must stop scheduling: by SIGINT/SIGTERM or by a caller.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    /// A flag nothing sets but [`StopFlag::set`].
-    pub fn new() -> StopFlag {
-        StopFlag::default()
-    }
-
-    /// A flag set by SIGINT and SIGTERM.
-    pub fn from_signals() -> anyhow::Result<StopFlag> {
-        let flag = StopFlag::new();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, flag.0.clone())
-                .context("cannot install the SIGINT/SIGTERM handler")?;
-        }
-        Ok(flag)
-    }
-
-    /// Asks the run to stop.
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

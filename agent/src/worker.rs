@@ -12,7 +12,7 @@ use tokio::task::LocalSet;
 
 use crate::clock::Anchor;
 use crate::probe::{ProbeConfig, ProbeResult, probe};
-use crate::session::StopFlag;
+use crate::stopping::StopFlag;
 use crate::timer::PreciseTimer;
 
 /// How often a worker hands its finished probes to the recorder.

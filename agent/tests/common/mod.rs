@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clap::Parser;
-use seamless_agent::session::{StopFlag, run_probe};
+use seamless_agent::StopFlag;
+use seamless_agent::session::run_probe;
 use seamless_agent::{Command, Opts};
 use seamless_proto::ProbeLog;
 
