@@ -3,7 +3,6 @@
 //! machine is the `seamless-lab` crate's.
 
 pub mod rollout;
-pub mod telemetry;
 
 use clap::{Parser, Subcommand};
 

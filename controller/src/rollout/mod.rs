@@ -2,25 +2,34 @@
 //! through the Kubernetes API and records what races during it (pods,
 //! endpoints, termination) in `RUN_DIR/timeline.jsonl`, with `run.json`.
 //!
-//! - [`trigger`]: the strategic merge patch for each trigger, and sending it;
-//! - [`watch`] and [`track`]: the watches, and turning object states into
+//! - `trigger`: the strategic merge patch for each trigger, and sending it;
+//! - `watch` and `track`: the watches, and turning object states into
 //!   timeline events without duplicates;
-//! - [`complete`]: kubectl's `rollout status` completion rules;
-//! - [`discover`]: the Services whose EndpointSlices to follow;
-//! - [`preflight`]: the checks before anything changes;
-//! - [`session`]: one run from start to end, on a given `kube::Client`;
+//! - `complete`: kubectl's `rollout status` completion rules;
+//! - `discover`: the Services whose EndpointSlices to follow;
+//! - `params`: what one rollout is asked to do;
+//! - `preflight`: the checks before anything changes;
+//! - `session`: one run from start to end, on a given `kube::Client`;
 //! - [`error`]: what can fail, and the exit codes.
+//!
+//! The public API is [`Opts`] and [`run`] (the command), [`client`],
+//! [`execute`] with [`Params`] and a [`Trigger`] (one rollout on a given
+//! client), [`Summary`] and [`Error`]; the modules are the implementation.
 
-pub mod complete;
-pub mod discover;
+mod complete;
+mod discover;
 pub mod error;
-pub mod preflight;
-pub mod record;
-pub mod runinfo;
-pub mod session;
-pub mod track;
-pub mod trigger;
-pub mod watch;
+mod params;
+mod preflight;
+mod record;
+mod runinfo;
+mod session;
+mod track;
+mod trigger;
+mod watch;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +37,8 @@ use std::time::Duration;
 use kube::config::KubeConfigOptions;
 
 pub use error::Error;
-pub use session::{Params, Summary, execute};
+pub use params::Params;
+pub use session::{Summary, execute};
 pub use trigger::Trigger;
 
 /// Options of `rollout`.
@@ -70,10 +80,10 @@ pub struct Opts {
     #[arg(long, value_name = "NAME")]
     pub service: Vec<String>,
     /// The most to wait, from the start until the old pods are gone.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = seamless_proto::duration::parse)]
     pub timeout: Duration,
     /// How long to keep recording after the old pods are gone.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = seamless_proto::duration::parse)]
     pub settle: Duration,
     /// The run directory (created if needed; must not hold a timeline yet).
     #[arg(long, value_name = "RUN_DIR")]

@@ -10,8 +10,8 @@ use seamless_proto::RunInfo;
 
 use super::discover;
 use super::error::{Call, Error, Result, is_not_found};
+use super::params::Params;
 use super::runinfo::deployment_extra;
-use super::session::Params;
 use super::watch::DEPLOYMENTS;
 
 /// What the checks before the run found.

@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -20,6 +19,7 @@ use tokio::time::Instant;
 use super::complete::{Progress, progress};
 use super::discover;
 use super::error::{Error, Result};
+use super::params::Params;
 use super::preflight::{Prepared, prepare};
 use super::record::{Recorder, now_ns};
 use super::runinfo::deployment_extra;
@@ -27,27 +27,8 @@ use super::track::pod::PodSnap;
 use super::track::replicaset::ReplicaSetSnap;
 use super::track::slice::SliceSnap;
 use super::track::{Tracker, event, object_ref};
-use super::trigger::{self, Trigger};
+use super::trigger;
 use super::watch::{self, Change, Targets};
-
-/// What to do, resolved from the command line.
-#[derive(Debug, Clone)]
-pub struct Params {
-    /// Namespace.
-    pub namespace: String,
-    /// Deployment name.
-    pub deployment: String,
-    /// How to start the rollout.
-    pub trigger: Trigger,
-    /// Services to follow; empty to discover them.
-    pub services: Vec<String>,
-    /// The most to wait from the start until the old pods are gone.
-    pub timeout: Duration,
-    /// How long to keep recording after the old pods are gone.
-    pub settle: Duration,
-    /// The run directory.
-    pub out: PathBuf,
-}
 
 /// What a finished rollout left behind.
 #[derive(Debug, Clone)]

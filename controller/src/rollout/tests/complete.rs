@@ -1,8 +1,8 @@
 //! The completion predicate on inline Deployment statuses: kubectl's
 //! `rollout status` rules, and a status that lags the patch.
 
+use crate::rollout::complete::{Progress, progress};
 use k8s_openapi::api::apps::v1::Deployment;
-use seamless_controller::rollout::complete::{Progress, progress};
 
 fn deployment(generation: i64, spec_replicas: i32, status: &str) -> Deployment {
     let yaml = format!(

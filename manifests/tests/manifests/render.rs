@@ -7,7 +7,11 @@ use serde_json::Value;
 
 /// `manifests/` of the repository.
 pub fn manifests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests")
+    // This crate is manifests/tests.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("manifests/tests has a parent")
+        .to_path_buf()
 }
 
 /// The first file called `name` in a PATH directory.

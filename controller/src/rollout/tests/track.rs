@@ -2,25 +2,22 @@
 //! by (uid, resourceVersion) and by state, and a re-list after a lost watch
 //! reports what vanished meanwhile as deleted, exactly once.
 
-#[path = "fixtures/rollout/fake_api.rs"]
-mod fake_api;
-
+use crate::rollout::track::Tracker;
+use crate::rollout::track::pod::PodSnap;
+use crate::rollout::track::slice::SliceSnap;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::Event as W;
-use seamless_controller::rollout::track::Tracker;
-use seamless_controller::rollout::track::pod::PodSnap;
-use seamless_controller::rollout::track::slice::SliceSnap;
 use serde_json::Value;
 
 fn initial(resource: &str) -> Vec<Value> {
-    let v: Value = serde_json::from_str(&fake_api::fixture("initial.json")).unwrap();
+    let v: Value = serde_json::from_str(&super::fake_api::fixture("initial.json")).unwrap();
     v[resource].as_array().unwrap().clone()
 }
 
 /// The n-th object of a resource in the rollout script.
 fn scripted(resource: &str, n: usize) -> Value {
-    fake_api::fixture("one-replica-rollout.jsonl")
+    super::fake_api::fixture("one-replica-rollout.jsonl")
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|s| s["resource"] == resource && s["type"] != "ERROR" && s["type"] != "DROP")
