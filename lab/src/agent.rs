@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::netns::{Netns, NetnsError};
+use crate::host::netns::{Netns, NetnsError};
 
 /// The agent's binary name.
 pub const AGENT_BIN: &str = "seamless-agent";

@@ -267,7 +267,7 @@ fn rootless_lab_as_an_unprivileged_user() {
 #[test]
 fn bad_scenario_is_a_clear_error() {
     let out = std::process::Command::new(lab_common::lab())
-        .args(["lab", "--scenario", "pod-clusterip"])
+        .args(["run", "--scenario", "pod-clusterip"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -16,7 +16,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
-use super::clock::now_ns;
+use seamless_proto::clock::now_ns;
 
 /// The line prefix announcing the listener is open.
 pub const LISTENING: &str = "listening";

@@ -1,6 +1,11 @@
 //! Named network namespaces inside the lab's private world (`ip netns`
 //! under a private /run), and running code or processes inside them.
 //!
+//! Ownership: an [`OwnedNetns`] is the one owner of a namespace and removes
+//! it exactly once, by [`OwnedNetns::delete`] or when dropped; [`Netns`] is
+//! a handle (its name) that any number of threads may hold to enter it, and
+//! never removes it.
+//!
 //! A thread that calls setns(CLONE_NEWNET) changes only its own namespace:
 //! sockets it opens, /proc/sys/net it writes and processes it spawns live in
 //! the target namespace, while the rest of the lab stays where it is.
@@ -53,11 +58,61 @@ pub enum NetnsError {
     },
 }
 
-/// A named network namespace (`/run/netns/NAME`).
+/// A handle to a named network namespace (`/run/netns/NAME`): enters it,
+/// never removes it.
 #[derive(Debug, Clone)]
 pub struct Netns {
     /// Its name.
     pub name: String,
+}
+
+/// The owner of a named network namespace: removes it exactly once, by
+/// [`OwnedNetns::delete`] (which reports an error) or on drop (which logs
+/// it). Dereferences to its [`Netns`] handle.
+#[derive(Debug)]
+pub struct OwnedNetns {
+    ns: Netns,
+    removed: bool,
+}
+
+impl OwnedNetns {
+    /// Creates the namespace and brings its loopback up.
+    pub fn create(name: &str) -> Result<OwnedNetns, NetnsError> {
+        Ok(OwnedNetns {
+            ns: Netns::create(name)?,
+            removed: false,
+        })
+    }
+
+    /// A handle for others to enter it.
+    pub fn handle(&self) -> Netns {
+        self.ns.clone()
+    }
+
+    /// Removes the namespace's name now; the namespace itself goes when the
+    /// last process in it exits.
+    pub fn delete(mut self) -> Result<(), NetnsError> {
+        self.removed = true;
+        self.ns.remove()
+    }
+}
+
+impl std::ops::Deref for OwnedNetns {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.ns
+    }
+}
+
+impl Drop for OwnedNetns {
+    fn drop(&mut self) {
+        if !self.removed {
+            self.removed = true;
+            if let Err(e) = self.ns.remove() {
+                tracing::warn!("removing network namespace {}: {e}", self.ns.name);
+            }
+        }
+    }
 }
 
 /// Runs `ip ARGS...`, failing with its stderr.
@@ -111,16 +166,22 @@ fn run_tool(tool: &str, args: &[&str], stdin: Option<String>) -> Result<(), Netn
 }
 
 impl Netns {
-    /// Creates the namespace and brings its loopback up.
+    /// Creates the namespace and brings its loopback up, with no owner: it
+    /// lives until the lab's world ends. The lab's own actors use
+    /// [`OwnedNetns::create`].
     pub fn create(name: &str) -> Result<Netns, NetnsError> {
         ip(&["netns", "add", name])?;
         ip(&["-n", name, "link", "set", "lo", "up"])?;
         Ok(Netns { name: name.into() })
     }
 
-    /// Deletes the namespace's name; the namespace itself goes when the last
-    /// process in it exits.
+    /// Removes the name of a namespace made by [`Netns::create`] (unowned).
+    /// An [`OwnedNetns`] removes its own; never call this on its handle.
     pub fn delete(&self) -> Result<(), NetnsError> {
+        self.remove()
+    }
+
+    fn remove(&self) -> Result<(), NetnsError> {
         ip(&["netns", "delete", &self.name])
     }
 

@@ -125,21 +125,36 @@ pub fn check_namespaces(rootless: bool) -> Result<(), SandboxError> {
     }
 }
 
-/// Starts `unshare ... -- lab_bin ARGS` with PR_SET_PDEATHSIG, so
-/// the sandbox dies with the calling thread. Call it from a thread that
-/// lives as long as the lab (the main thread).
-#[allow(unsafe_code)]
+/// Starts `unshare ... -- lab_bin ARGS` with PR_SET_PDEATHSIG, so the
+/// sandbox dies with the calling thread, its stdin empty. Call it from a
+/// thread that lives as long as the lab (the main thread).
 pub fn spawn_world(
     rootless: bool,
     lab_bin: &Path,
     args: &[std::ffi::OsString],
+) -> Result<Child, SandboxError> {
+    spawn_world_with(rootless, lab_bin, args, None)
+}
+
+/// [`spawn_world`], writing `stdin` (e.g. the inner lab's configuration)
+/// to the sandboxed process's stdin when given.
+#[allow(unsafe_code)]
+pub fn spawn_world_with(
+    rootless: bool,
+    lab_bin: &Path,
+    args: &[std::ffi::OsString],
+    stdin: Option<&[u8]>,
 ) -> Result<Child, SandboxError> {
     let mut cmd = Command::new("unshare");
     cmd.args(unshare_args(rootless))
         .arg("--")
         .arg(lab_bin)
         .args(args)
-        .stdin(Stdio::null());
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     let parent = std::process::id() as i32;
     // SAFETY: the closure runs in the child between fork and exec, and only
     // makes two async-signal-safe system calls (prctl, getppid) and
@@ -156,7 +171,15 @@ pub fn spawn_world(
             Ok(())
         });
     }
-    cmd.spawn().map_err(SandboxError::Spawn)
+    let mut child = cmd.spawn().map_err(SandboxError::Spawn)?;
+    if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), stdin) {
+        // Dropping the pipe afterwards is the end of the input. A failed
+        // write shows as the inner lab's error about its stdin.
+        if let Err(e) = std::io::Write::write_all(&mut pipe, bytes) {
+            tracing::warn!("writing the inner lab's configuration: {e}");
+        }
+    }
+    Ok(child)
 }
 
 /// The PID (in the host's PID namespace) of unshare's child, the inner lab.

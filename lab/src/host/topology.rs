@@ -1,6 +1,6 @@
 //! The emulated cluster's network: two nodes joined by a veth pair, a bridge
-//! per node for pods (the CNI case), routes between the pod ranges, and the
-//! kube-proxy base rules.
+//! per node for pods (the CNI case), routes between the pod ranges.
+//! kube-proxy's rules are [`crate::proxy`]'s.
 //!
 //! Addresses (all inside 198.18.0.0/15, the benchmarking range):
 //!
@@ -15,8 +15,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::netns::{Netns, NetnsError, ip, ip_batch};
-use super::proxy::{ProxyError, Service, restore};
+use super::netns::{Netns, NetnsError, OwnedNetns, ip, ip_batch};
 
 /// The Service's ClusterIP.
 pub const CLUSTER_IP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 19, 100, 10), 80);
@@ -30,33 +29,6 @@ pub const BACKEND_PORT: u16 = 8080;
 /// The pod CIDR of the whole cluster (kube-proxy's --cluster-cidr).
 pub const CLUSTER_CIDR: &str = "198.18.0.0/16";
 const SERVICE_CIDR: &str = "198.19.100.0/24";
-
-/// The Service as kube-proxy sees it.
-pub fn service() -> Service {
-    Service {
-        name: "lab/web".into(),
-        cluster_ip: CLUSTER_IP,
-        node_port: NODE_PORT,
-        cluster_cidr: CLUSTER_CIDR.into(),
-    }
-}
-
-/// Errors building the topology.
-#[derive(Debug, thiserror::Error)]
-pub enum TopologyError {
-    /// A namespace or link operation failed.
-    #[error(transparent)]
-    Netns(#[from] NetnsError),
-    /// Installing the base rules failed.
-    #[error("installing kube-proxy's base rules on {node} failed")]
-    Proxy {
-        /// The node.
-        node: String,
-        /// Why.
-        #[source]
-        source: ProxyError,
-    },
-}
 
 /// One emulated node.
 #[derive(Debug, Clone)]
@@ -83,31 +55,31 @@ impl Node {
     }
 }
 
-/// Both nodes, ready for pods.
+/// Both nodes, ready for pods. Owns the nodes' namespaces: they go when it
+/// is dropped (after the pods, which own theirs).
 #[derive(Debug)]
 pub struct Cluster {
     /// node-a (probing node) and node-b.
     pub nodes: [Node; 2],
+    _owners: [OwnedNetns; 2],
 }
 
 impl Cluster {
-    /// Creates the nodes, their link, bridges, routes, sysctls and the
-    /// kube-proxy base rules with no endpoints.
-    pub fn create() -> Result<Cluster, TopologyError> {
-        let mk = |name: &str, index: u8| -> Result<Node, TopologyError> {
-            Ok(Node {
-                name: name.into(),
-                ns: Netns::create(name)?,
-                ip: Ipv4Addr::new(198, 19, 0, index + 1),
-                index,
-            })
+    /// Creates the nodes, their link, bridges, routes and sysctls.
+    pub fn create() -> Result<Cluster, NetnsError> {
+        let a = OwnedNetns::create("node-a")?;
+        let b = OwnedNetns::create("node-b")?;
+        let mk = |ns: &OwnedNetns, index: u8| Node {
+            name: ns.name.clone(),
+            ns: ns.handle(),
+            ip: Ipv4Addr::new(198, 19, 0, index + 1),
+            index,
         };
-        let nodes = [mk("node-a", 0)?, mk("node-b", 1)?];
+        let nodes = [mk(&a, 0), mk(&b, 1)];
         ip(&[
             "link", "add", "eth0", "netns", "node-a", "type", "veth", "peer", "name", "eth0",
             "netns", "node-b",
         ])?;
-        let svc = service();
         for (i, node) in nodes.iter().enumerate() {
             let other = &nodes[1 - i];
             ip_batch(
@@ -127,30 +99,11 @@ impl Cluster {
                 ("net.ipv4.conf.all.route_localnet", "1"),
                 ("net.ipv4.tcp_max_tw_buckets", "0"),
             ])?;
-            let to_err = |source| TopologyError::Proxy {
-                node: node.name.clone(),
-                source,
-            };
-            node.ns
-                .run(|| restore(&svc.base_rules()))?
-                .map_err(to_err)?;
-            node.ns
-                .run(|| restore(Service::mark_rules()))?
-                .map_err(to_err)?;
-            node.ns
-                .run(|| restore(&svc.sync_rules(&[], &[])))?
-                .map_err(to_err)?;
         }
-        Ok(Cluster { nodes })
-    }
-
-    /// Deletes every namespace name this cluster made (pods first).
-    pub fn destroy(&self, pods: &[Netns]) {
-        for ns in pods.iter().chain(self.nodes.iter().map(|n| &n.ns)) {
-            if let Err(e) = ns.delete() {
-                tracing::debug!("deleting {}: {e}", ns.name);
-            }
-        }
+        Ok(Cluster {
+            nodes,
+            _owners: [a, b],
+        })
     }
 }
 
@@ -163,8 +116,8 @@ pub fn create_pod_netns(
     pod: &str,
     veth: &str,
     addr: Ipv4Addr,
-) -> Result<Netns, TopologyError> {
-    let ns = Netns::create(&format!("pod-{pod}"))?;
+) -> Result<OwnedNetns, NetnsError> {
+    let ns = OwnedNetns::create(&format!("pod-{pod}"))?;
     ip_batch(
         Some(&node.name),
         &[

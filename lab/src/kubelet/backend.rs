@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::clock::now_ns;
-use super::netns::{Netns, NetnsError};
 use super::serve::STOPPED;
+use crate::host::netns::{Netns, NetnsError};
+use seamless_proto::clock::now_ns;
 
 /// Which server plays the pod's container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// `seamless-lab serve`: nothing to install.
     Builtin,

@@ -1,0 +1,200 @@
+//! `seamless-lab run`'s options, and the one typed value the sandboxed
+//! inner lab gets them as ([`Inner`], JSON on its stdin): every field of
+//! [`Opts`] reaches the inner lab as the user gave it, with nothing to
+//! re-render by hand.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::kubelet::backend::BackendKind;
+use crate::proxy::delay::Delay;
+use crate::scenario::{self, Scenario};
+use crate::spec::Trigger;
+
+/// Options of `seamless-lab run`.
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct Opts {
+    /// Scenario to run, NETWORK-ACCESS-TERMINATION with NETWORK pod|host,
+    /// ACCESS clusterip|nodeport, TERMINATION no-prestop|prestop (e.g.
+    /// pod-clusterip-no-prestop). Repeatable.
+    #[arg(long, value_parser = parse_scenario)]
+    pub scenario: Vec<Scenario>,
+
+    /// Run the whole matrix (8 scenarios).
+    #[arg(long, conflicts_with = "scenario")]
+    pub all: bool,
+
+    /// Runs per scenario.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub repeat: u32,
+
+    /// Where the run directories go: OUT/<scenario>/run-NN, plus
+    /// OUT/lab-summary.jsonl (one line per run).
+    #[arg(long, default_value = "lab-runs")]
+    pub out: PathBuf,
+
+    /// What the rollout does: move the pod to the other node (the seed) or
+    /// restart it on the same node.
+    #[arg(long, value_enum, default_value = "move")]
+    pub trigger: Trigger,
+
+    /// The pods' server: builtin (nothing to install) or nginx.
+    #[arg(long, value_enum, default_value = "builtin")]
+    pub backend: BackendKind,
+
+    /// Endpoint-propagation delay from the old pod's deletion until
+    /// kube-proxy's rules commit on the node: a duration (50ms) or a uniform
+    /// range (20ms..150ms). The race lives here: kube-proxy syncs in batches
+    /// (min-sync-period), so removal lags the API by tens to hundreds of ms.
+    #[arg(long, default_value = "20ms..150ms")]
+    pub remove_delay: Delay,
+
+    /// Endpoint-propagation delay from the new pod's readiness until its
+    /// endpoint is in the rules.
+    #[arg(long, default_value = "20ms..150ms")]
+    pub add_delay: Delay,
+
+    /// preStop sleep of the prestop scenarios.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub prestop: Duration,
+
+    /// terminationGracePeriodSeconds: SIGKILL this long after deletion.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Probing before the rollout starts.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Probing after the old pod is gone.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub settle: Duration,
+
+    /// Agent probes a second (the resolution: 5000/s is one probe every
+    /// 200 us).
+    #[arg(long, default_value_t = 5000.0)]
+    pub rate: f64,
+
+    /// Delete, right after the old endpoint's rule leaves, the conntrack
+    /// entries of connections the old backend reset (a lab-only mangle rule
+    /// marks them). A connection reset at the close (queued in the accept
+    /// queue) leaves a CLOSE entry for ~10 s still NATed to the old pod; a
+    /// new SYN reusing that client port reopens it and meets the dead pod
+    /// again, long after the rule is gone. kube-proxy cleans conntrack only
+    /// for UDP, so this is real; on by default so the only failures are the
+    /// race the ground truth describes. `--conntrack-cleanup false` shows
+    /// the late failures too.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub conntrack_cleanup: bool,
+
+    /// Seed of the delays and names [default: from the clock; recorded in
+    /// every run.json].
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// seamless-agent [default: next to this executable, then PATH].
+    #[arg(long)]
+    pub agent_bin: Option<PathBuf>,
+
+    /// seamless-lab to re-execute inside the namespaces
+    /// [default: this executable].
+    #[arg(long)]
+    pub lab_bin: Option<PathBuf>,
+}
+
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    s.parse()
+        .map_err(|e: scenario::UnknownScenario| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use forms like 500ms, 2s)"))
+}
+
+impl Opts {
+    /// The scenarios asked for.
+    pub fn scenarios(&self) -> anyhow::Result<Vec<Scenario>> {
+        if self.all {
+            Ok(Scenario::all())
+        } else if self.scenario.is_empty() {
+            bail!("say which scenarios to run: --scenario NAME (repeatable) or --all")
+        } else {
+            Ok(self.scenario.clone())
+        }
+    }
+}
+
+/// What the outer lab hands the inner one: the user's options, resolved
+/// (absolute `out`, `agent_bin` and `lab_bin`; the seed drawn), and whether
+/// it runs without real root.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Inner {
+    /// The options, resolved.
+    pub opts: Opts,
+    /// Running without real root (in a user namespace).
+    pub rootless: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: Opts,
+    }
+
+    #[test]
+    fn every_option_survives_the_trip_into_the_sandbox() {
+        let cli = Cli::parse_from([
+            "lab",
+            "--scenario",
+            "host-nodeport-prestop",
+            "--repeat",
+            "3",
+            "--out",
+            "/tmp/x",
+            "--trigger",
+            "restart",
+            "--backend",
+            "nginx",
+            "--remove-delay",
+            "50ms",
+            "--add-delay",
+            "10ms..20ms",
+            "--prestop",
+            "750ms",
+            "--grace",
+            "3s",
+            "--warmup",
+            "200ms",
+            "--settle",
+            "2s",
+            "--rate",
+            "1234.5",
+            "--conntrack-cleanup",
+            "false",
+            "--seed",
+            "7",
+            "--agent-bin",
+            "/a",
+            "--lab-bin",
+            "/l",
+        ]);
+        let inner = Inner {
+            opts: cli.opts,
+            rootless: true,
+        };
+        let json = serde_json::to_string(&inner).unwrap();
+        let back: Inner = serde_json::from_str(&json).unwrap();
+        // Debug shows every field: a new one that does not survive fails here.
+        assert_eq!(format!("{back:?}"), format!("{inner:?}"));
+        assert_eq!(back.opts.remove_delay, "50ms".parse().unwrap());
+        assert_eq!(back.opts.trigger, Trigger::Restart);
+        assert!(!back.opts.conntrack_cleanup);
+    }
+}

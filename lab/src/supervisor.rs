@@ -1,0 +1,113 @@
+//! The user's process: checks the host, resolves the options, starts the
+//! sandbox ([`crate::host::sandbox`]) with the inner lab's configuration on
+//! its stdin, and supervises it (forwarding Ctrl+C/SIGTERM).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use seamless_proto::clock::now_ns;
+
+use crate::agent;
+use crate::host::sandbox;
+use crate::kubelet::backend::BackendKind;
+use crate::opts::{Inner, Opts};
+
+/// The user's process: checks, then supervises the sandbox.
+pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
+    let scenarios = opts.scenarios()?;
+    // The host's prerequisites are listed once, in lab/prerequisites.txt
+    // (program, Debian package, when it is needed).
+    let mut needs: Vec<(&'static str, &'static str)> = Vec::new();
+    for line in include_str!("../prerequisites.txt").lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut cols = line.split_whitespace();
+        let (Some(program), Some(package), Some(when)) = (cols.next(), cols.next(), cols.next())
+        else {
+            continue;
+        };
+        let alternative = match when {
+            "always" => None,
+            "conntrack-cleanup" if opts.conntrack_cleanup => Some("pass --conntrack-cleanup false"),
+            "nginx-backend" if opts.backend == BackendKind::Nginx => Some("use --backend builtin"),
+            _ => continue,
+        };
+        let package: &'static str = match alternative {
+            None => package,
+            // Once a run, for the error message: leaking it costs nothing.
+            Some(alt) => Box::leak(format!("{package} (or {alt})").into_boxed_str()),
+        };
+        needs.push((program, package));
+    }
+    sandbox::require(&needs)?;
+    let rootless = !sandbox::is_root();
+    sandbox::check_namespaces(rootless)?;
+    let exe = std::env::current_exe().ok();
+    let controller = match &opts.lab_bin {
+        Some(p) => std::path::absolute(p)?,
+        None => exe
+            .clone()
+            .context("cannot find this executable; pass --lab-bin")?,
+    };
+    let agent = agent::find_agent(opts.agent_bin.as_deref(), exe.as_deref())?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let out = std::path::absolute(&opts.out)?;
+    if out.starts_with("/run") {
+        bail!("--out must not be under /run: the lab mounts a private /run");
+    }
+    let seed = opts.seed.unwrap_or_else(|| now_ns() as u64);
+    tracing::info!(
+        "lab: {} scenario(s) x {} into {} (seed {seed}{})",
+        scenarios.len(),
+        opts.repeat,
+        out.display(),
+        if rootless { ", rootless" } else { "" }
+    );
+    let inner = Inner {
+        opts: Opts {
+            out,
+            seed: Some(seed),
+            agent_bin: Some(agent),
+            lab_bin: Some(controller.clone()),
+            ..opts
+        },
+        rootless,
+    };
+    let config = serde_json::to_vec(&inner)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    // Spawned here, on the calling (main) thread, which outlives the
+    // sandbox: PR_SET_PDEATHSIG fires when the spawning thread exits.
+    let mut world =
+        sandbox::spawn_world_with(rootless, &controller, &["inside".into()], Some(&config))?;
+    let mut forwarded = false;
+    let mut forwarded_at = std::time::Instant::now();
+    loop {
+        if let Some(status) = world.try_wait()? {
+            use std::os::unix::process::ExitStatusExt;
+            return Ok(status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(9)));
+        }
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            if let Some(pid) = sandbox::inner_pid(world.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGINT,
+                );
+            }
+            forwarded = true;
+            forwarded_at = std::time::Instant::now();
+        }
+        if forwarded && forwarded_at.elapsed() > Duration::from_secs(15) {
+            tracing::warn!("the lab did not stop within 15 s of the signal; killing it");
+            let _ = world.kill();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
