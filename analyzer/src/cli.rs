@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::synth::{SynthSpec, generate};
 use crate::{
     Analysis, AnalyzeOptions, Error, ExportFormat, Gate, Result, check_gate, compare,
-    compare_table, export, parse_duration_ns, terminal_table,
+    compare_table, export, terminal_table,
 };
 
 /// Exit status when a gate (`--max-downtime`, `--max-failed`) is exceeded;
@@ -64,7 +64,11 @@ pub struct AnalysisArgs {
 }
 
 fn duration(what: &'static str, text: &str) -> Result<i64> {
-    parse_duration_ns(text).map_err(|reason| Error::Invalid { what, reason })
+    // The one duration grammar of every seamless CLI (proto's).
+    seamless_proto::duration::parse_ns(text).map_err(|e| Error::Invalid {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 impl AnalysisArgs {

@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use export::{ExportFormat, export};
 pub use gate::{Gate, check_gate};
 pub use markdown::{markdown, terminal_table};
-pub use options::{AnalyzeOptions, parse_duration_ns, parse_signed_duration_ns};
+pub use options::AnalyzeOptions;
 pub use report::{Report, Summary, Window};
 
 /// Analyses a run directory (its `probe-*.log`, `timeline.jsonl` and

@@ -6,14 +6,8 @@ use clap::Parser;
 use seamless_analyzer::cli::{EXIT_GATE, Exit, Opts, run};
 
 fn main() -> ExitCode {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .init();
+    // RUST_LOG: EnvFilter directives, e.g. seamless_analyzer=debug (default info).
+    seamless_proto::logging::init();
     match run(Opts::parse()) {
         Ok(Exit::Ok) => ExitCode::SUCCESS,
         Ok(Exit::GateExceeded(reasons)) => {

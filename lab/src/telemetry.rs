@@ -1,13 +1,9 @@
-//! Logging: tracing to stderr, filtered by `RUST_LOG` (default `info`).
+//! Logging: the binaries' one setup, `seamless_proto::logging` (tracing to
+//! stderr; `RUST_LOG` as EnvFilter reads it, e.g.
+//! `RUST_LOG=seamless_lab=debug,kube=info`; default `info`).
 
-/// Installs the global subscriber. Safe to call more than once.
+/// Installs the global subscriber. Safe to call more than once; a bad
+/// `RUST_LOG` is warned about and the default used.
 pub fn init() {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(filter)
-        .try_init();
+    seamless_proto::logging::init();
 }

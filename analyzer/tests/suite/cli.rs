@@ -139,6 +139,38 @@ fn compare_and_export_from_the_command_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--merge-gap"));
+
+    // One duration grammar (proto's): a unit on every number, no negative
+    // lengths; a bad RUST_LOG is a warning, not an error.
+    for (flag, value, why) in [
+        ("--merge-gap", "5", "has no unit"),
+        ("--bin", "0.5", "has no unit"),
+        ("--max-downtime", "-1s", "is negative"),
+        ("--clock-offset", "node-b=-3", "has no unit"),
+    ] {
+        let out = bin()
+            .arg("report")
+            .arg(&log)
+            .args(["--no-plot", "--out"])
+            .arg(&out_dir)
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {err}");
+        assert!(err.contains(why), "{flag} {value}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = succeeds(
+        bin()
+            .arg("report")
+            .arg(&log)
+            .args(["--no-plot", "--out"])
+            .arg(&out_dir)
+            .env("RUST_LOG", "seamless_analyzer=loud"),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a log filter"), "{err}");
 }
 
 #[test]
