@@ -22,9 +22,11 @@
 //! [`scenario`].
 
 pub mod agent;
+pub mod cluster;
 pub mod host;
 pub mod kubelet;
 pub mod matrix;
+pub mod node;
 pub mod opts;
 pub mod pause;
 pub mod proxy;
@@ -62,6 +64,10 @@ pub enum Command {
     /// Run the experiment's scenarios on an emulated cluster (network
     /// namespaces and kube-proxy-style rules) on this machine.
     Run(Opts),
+    /// Start a cluster of real Kubernetes components (API server,
+    /// controller-manager, scheduler) and our kubelet on N emulated nodes;
+    /// prints `export KUBECONFIG=...` and runs until Ctrl+C.
+    Up(cluster::UpOpts),
     /// Internal: the lab inside its sandbox, started by `run` with its
     /// configuration as JSON on stdin.
     #[command(hide = true)]
@@ -78,6 +84,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Inside => tokio::task::spawn_blocking(matrix::inside)
             .await
             .context("the lab's thread panicked")?,
+        Command::Up(o) => cluster::up(o).await,
         Command::Serve(s) => serve::serve(s).await,
     }
 }

@@ -1,0 +1,337 @@
+//! `seamless-lab up`: a throwaway multi-node cluster of real Kubernetes
+//! components (etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler, built from source by `lab/kubernetes/build.sh`) and our
+//! own kubelet per node, inside the lab's private namespaces, reachable
+//! from the user's shell through a kubeconfig on a loopback port. Ctrl+C
+//! ends it; nothing is left behind (the world's PID namespace takes every
+//! process with it, the private /run every file but the kubeconfig, which
+//! the outer process removes).
+//!
+//! Modules: [`bins`] (where the components are), [`pki`] (certificates,
+//! kubeconfigs), [`process`] (a component's process), [`control_plane`],
+//! [`network`] (nodes and pods), [`forward`] (the API server from the
+//! host), [`client`].
+
+pub mod bins;
+pub mod client;
+pub mod control_plane;
+pub mod forward;
+pub mod network;
+pub mod pki;
+pub mod process;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::node::{self, NodeCtx};
+use bins::Bins;
+
+/// Where the inner lab keeps a cluster's state (in its private /run).
+const STATE: &str = "/run/seamless-lab/up";
+
+/// Options of `seamless-lab up`.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
+pub struct UpOpts {
+    /// Emulated nodes (node-a, node-b, ...).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=26))]
+    pub nodes: u8,
+
+    /// Kubernetes version of the components (built by
+    /// `bash lab/kubernetes/build.sh VERSION` into target/kubernetes/VERSION/bin).
+    #[arg(long, default_value = bins::DEFAULT_VERSION.trim())]
+    pub kubernetes_version: String,
+
+    /// A directory with etcd, kube-apiserver, kube-controller-manager and
+    /// kube-scheduler instead (e.g. the official release binaries).
+    #[arg(long)]
+    pub kubernetes_bin: Option<PathBuf>,
+
+    /// Host loopback port for the API server [default: any free port].
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Where to write the kubeconfig for the user's shell.
+    #[arg(long, default_value = "seamless-lab.kubeconfig")]
+    pub kubeconfig: PathBuf,
+
+    /// seamless-agent, for pods of `seamless-agent*` images [default: next
+    /// to this executable, then PATH].
+    #[arg(long)]
+    pub agent_bin: Option<PathBuf>,
+
+    /// Also write the kubelets' steps (JSON lines, CLOCK_REALTIME ns) here
+    /// [default: only inside the lab, in its state directory].
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+
+    /// How long to wait for the API server.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde_secs")]
+    pub timeout: Duration,
+
+    /// Internal: the inner lab's configuration, as JSON.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    pub inside_config: Option<String>,
+}
+
+mod humantime_serde_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+    }
+}
+
+/// What the inner lab is told, as one typed value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Inner {
+    opts: UpOpts,
+    bins: PathBuf,
+    agent: PathBuf,
+}
+
+/// Runs `seamless-lab up`; returns the exit code.
+pub async fn up(opts: UpOpts) -> anyhow::Result<i32> {
+    if let Some(json) = &opts.inside_config {
+        let inner: Inner = serde_json::from_str(json).context("the inner lab's configuration")?;
+        return inside(inner).await;
+    }
+    outer(opts).await
+}
+
+async fn outer(opts: UpOpts) -> anyhow::Result<i32> {
+    crate::host::sandbox::require(&[
+        ("unshare", "util-linux"),
+        ("nsenter", "util-linux"),
+        ("ip", "iproute2"),
+    ])?;
+    if !crate::host::sandbox::is_root() {
+        bail!("seamless-lab up needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)");
+    }
+    crate::host::sandbox::check_namespaces(false)?;
+    let exe = std::env::current_exe().ok();
+    let bins = Bins::find(
+        opts.kubernetes_bin.as_deref(),
+        &opts.kubernetes_version,
+        exe.as_deref(),
+    )?;
+    let agent = crate::agent::find_agent(opts.agent_bin.as_deref(), exe.as_deref())?;
+    let lab = exe.context("cannot find this executable")?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{}", opts.port))?;
+    let port = listener.local_addr()?.port();
+    let mut listener = Some(listener);
+    let mut opts = opts;
+    if let Some(e) = &opts.events {
+        opts.events = Some(std::path::absolute(e)?);
+    }
+    let inner = Inner {
+        opts: opts.clone(),
+        bins: bins.dir.clone(),
+        agent,
+    };
+    let args: Vec<std::ffi::OsString> = vec![
+        "up".into(),
+        "--inside-config".into(),
+        serde_json::to_string(&inner)?.into(),
+    ];
+    let started = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let mut world = crate::host::sandbox::spawn_world(false, &lab, &args)?;
+    let kubeconfig = std::path::absolute(&opts.kubeconfig)?;
+    let mut announced = false;
+    let mut forwarded: Option<Instant> = None;
+    loop {
+        if let Some(status) = world.try_wait()? {
+            let _ = std::fs::remove_file(&kubeconfig);
+            use std::os::unix::process::ExitStatusExt;
+            return Ok(status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(9)));
+        }
+        let inner_pid = crate::host::sandbox::inner_pid(world.id());
+        if !announced && let Some(pid) = inner_pid {
+            let root = PathBuf::from(format!("/proc/{pid}/root{STATE}"));
+            if root.join("ready").is_file() {
+                let admin = std::fs::read_to_string(root.join("pki/admin.kubeconfig"))?;
+                let server = format!(
+                    "https://{}:{}",
+                    network::CONTROL_PLANE_IP,
+                    network::API_PORT
+                );
+                let text = admin.replace(&server, &format!("https://127.0.0.1:{port}"));
+                write_private(&kubeconfig, &text)?;
+                if let Some(l) = listener.take() {
+                    tokio::spawn(forward::tcp_to_unix(l, root.join("api.sock")));
+                }
+                eprintln!(
+                    "seamless-lab: {} node(s) Ready in {:.1} s; the API server is on 127.0.0.1:{port}; \
+                     component logs in {}/logs (inside the lab); Ctrl+C ends the cluster",
+                    opts.nodes,
+                    started.elapsed().as_secs_f64(),
+                    STATE
+                );
+                println!("export KUBECONFIG={}", kubeconfig.display());
+                std::io::stdout().flush()?;
+                announced = true;
+            }
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) && forwarded.is_none() {
+            if let Some(pid) = inner_pid {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            forwarded = Some(Instant::now());
+        }
+        if forwarded.is_some_and(|t| t.elapsed() > Duration::from_secs(15)) {
+            tracing::warn!("the lab did not stop within 15 s of the signal; killing it");
+            let _ = world.kill();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes a file only its owner reads (it holds the admin's key).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// PID 1 of the world: network, control plane, kubelets, until a signal.
+async fn inside(inner: Inner) -> anyhow::Result<i32> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    crate::host::sandbox::prepare_inside()
+        .map_err(|e| anyhow::anyhow!("preparing the sandbox: {e}"))?;
+    let state = PathBuf::from(STATE);
+    std::fs::create_dir_all(&state)?;
+    let version = inner.opts.kubernetes_version.clone();
+    let cluster = start(&state, &inner, &version, None).await?;
+    std::fs::write(state.join("ready"), "")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    drop(cluster);
+    Ok(0)
+}
+
+/// A running cluster: control plane and kubelets.
+pub struct Running {
+    /// The control plane (stopped on drop).
+    pub control_plane: ControlPlaneHandle,
+    /// The nodes' kubelets.
+    pub nodes: Vec<Arc<NodeCtx>>,
+    /// The admin client.
+    pub admin: kube::Client,
+}
+
+/// The control plane behind a lock (it is stopped from a blocking thread).
+pub type ControlPlaneHandle = Arc<Mutex<control_plane::ControlPlane>>;
+
+/// Starts the network, control plane and one kubelet per node, and waits
+/// until every node is Ready. `sink` gets the kubelets' steps (default: a
+/// JSONL file in the state directory and the debug log).
+async fn start(
+    state: &Path,
+    inner: &Inner,
+    version: &str,
+    sink: Option<node::events::Sink>,
+) -> anyhow::Result<Running> {
+    network::create_backbone()?;
+    let mut nets = Vec::new();
+    for i in 0..inner.opts.nodes as usize {
+        nets.push(network::create_node(i)?);
+    }
+    let bins = Bins {
+        dir: inner.bins.clone(),
+    };
+    let (st, timeout) = (state.to_path_buf(), inner.opts.timeout);
+    // A plain thread: the start polls /readyz on a runtime of its own.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(control_plane::ControlPlane::start(&bins, &st, timeout));
+    });
+    let cp = rx.await.context("the control plane's thread died")??;
+    let admin = client::from_kubeconfig(&cp.admin_kubeconfig).await?;
+    let socket = state.join("api.sock");
+    tokio::spawn(async move {
+        let api = std::net::SocketAddr::from((network::CONTROL_PLANE_IP, network::API_PORT));
+        if let Err(e) = forward::unix_to_tcp(&socket, api).await {
+            tracing::error!("the API server's socket: {e}");
+        }
+    });
+    let sink = match sink {
+        Some(s) => s,
+        None => {
+            let path = match &inner.opts.events {
+                Some(p) => p.clone(),
+                None => state.join("kubelet-events.jsonl"),
+            };
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let f = Mutex::new(f);
+            Arc::new(move |ev: node::events::KubeletEvent| {
+                tracing::debug!("kubelet: {ev:?}");
+                if let Ok(line) = serde_json::to_string(&ev)
+                    && let Ok(mut f) = f.lock()
+                {
+                    let _ = writeln!(f, "{line}");
+                }
+            })
+        }
+    };
+    let mut nodes = Vec::new();
+    for net in nets {
+        let pair = cp
+            .pki
+            .client(&format!("system:node:{}", net.name), &["system:nodes"])?;
+        let kc = cp
+            .pki
+            .kubeconfig(&format!("{}.kubeconfig", net.name), &cp.server, &pair)?;
+        let client = client::from_kubeconfig(&kc).await?;
+        let ctx = Arc::new(NodeCtx::new(
+            net,
+            client,
+            inner.agent.clone(),
+            state.join("pods"),
+            Arc::clone(&sink),
+            version,
+        ));
+        node::register(&ctx, version).await?;
+        tokio::spawn(node::lease_loop(Arc::clone(&ctx)));
+        let c = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            if let Err(e) = node::pod_loop(c).await {
+                tracing::error!("{:#}", anyhow::Error::new(e));
+            }
+        });
+        nodes.push(ctx);
+    }
+    Ok(Running {
+        control_plane: Arc::new(Mutex::new(cp)),
+        nodes,
+        admin,
+    })
+}

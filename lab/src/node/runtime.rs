@@ -1,0 +1,233 @@
+//! The container "runtime": images map to local programs through one
+//! explicit table, and a container is a process in the pod's network
+//! namespace with a mount and UTS namespace of its own (its volumes bound
+//! at their mount paths, the pod's name as hostname).
+//!
+//! | image | program |
+//! |---|---|
+//! | `nginx`, `nginx:*`, `*/nginx:*` | the system nginx (Debian's nginx-light), with the image's stock `nginx.conf` rebuilt (conf.d included, logs to stderr) and the host's /usr/share/nginx/html |
+//! | `seamless-agent*`, `*/seamless-agent*` | our agent (`--agent-bin`), the image's entrypoint |
+//! | `busybox*`, `*/busybox*` | the container's `command`/`args` as given, from the host's PATH |
+//!
+//! Anything else is refused with a message in the container's status
+//! (`ErrImagePull`), never run silently as something else. Containers share
+//! the world's PID namespace (they are not PID 1 of their own).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// What an image runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// The system nginx.
+    Nginx,
+    /// seamless-agent.
+    Agent,
+    /// The command as given (busybox's tools from the host).
+    Command,
+}
+
+/// An image the lab cannot run.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "seamless-lab cannot run image {0:?}: it maps nginx:* to the system nginx, \
+     seamless-agent* to its agent and busybox* to the command as given"
+)]
+pub struct UnsupportedImage(pub String);
+
+/// The program of an image (registry and tag ignored).
+pub fn resolve(image: &str) -> Result<Program, UnsupportedImage> {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    let repo = last.split(':').next().unwrap_or(last);
+    match repo {
+        "nginx" => Ok(Program::Nginx),
+        r if r.starts_with("seamless-agent") => Ok(Program::Agent),
+        r if r.starts_with("busybox") => Ok(Program::Command),
+        _ => Err(UnsupportedImage(image.into())),
+    }
+}
+
+/// What the runtime needs to start one container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The program.
+    pub program: Program,
+    /// `command` (overrides the entrypoint).
+    pub command: Vec<String>,
+    /// `args`.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// (host directory, mount path) binds.
+    pub mounts: Vec<(PathBuf, String)>,
+    /// The pod's hostname.
+    pub hostname: String,
+    /// The network namespace (`/run/netns/NAME`), or None for the world's.
+    pub netns: String,
+    /// The container's own directory (for generated files).
+    pub dir: PathBuf,
+    /// Its log (stdout and stderr).
+    pub log: PathBuf,
+}
+
+/// Starting a container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A file could not be written.
+    #[error("preparing {0}")]
+    Io(PathBuf, #[source] std::io::Error),
+    /// The process could not start.
+    #[error("starting the container's process failed")]
+    Spawn(#[source] std::io::Error),
+    /// The image's entrypoint is missing.
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// The nginx.conf of the official image, rebuilt for a process outside an
+/// image: workers 1, pid in the container's private /run, errors to stderr,
+/// access log off (the probes would write thousands of lines a second).
+fn nginx_conf() -> String {
+    "worker_processes 1;\nerror_log stderr notice;\npid /run/nginx.pid;\n\
+     events { worker_connections 4096; }\n\
+     http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n\
+     \x20 access_log off;\n  sendfile on;\n  keepalive_timeout 65;\n\
+     \x20 include /etc/nginx/conf.d/*.conf;\n}\n"
+        .into()
+}
+
+/// Single-quotes for sh.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The argv the container runs, after the program table.
+pub fn argv(spec: &ContainerSpec, agent_bin: &Path) -> Result<Vec<String>, RuntimeError> {
+    let mut v: Vec<String> = match spec.program {
+        Program::Nginx if spec.command.is_empty() => {
+            vec!["nginx".into(), "-g".into(), "daemon off;".into()]
+        }
+        Program::Agent if spec.command.is_empty() => vec![agent_bin.display().to_string()],
+        Program::Agent => {
+            let mut c = spec.command.clone();
+            if c[0].ends_with("seamless-agent") {
+                c[0] = agent_bin.display().to_string();
+            }
+            c
+        }
+        Program::Command if spec.command.is_empty() && spec.args.is_empty() => {
+            return Err(RuntimeError::Missing(
+                "a busybox container needs a command: the lab runs it from the host".into(),
+            ));
+        }
+        _ => spec.command.clone(),
+    };
+    v.extend(spec.args.iter().cloned());
+    Ok(v)
+}
+
+/// Starts the container: `nsenter --net` into the pod's namespace,
+/// `unshare --mount --uts`, then a shell that makes a private /run, binds
+/// the volumes (and nginx's files), sets the hostname and execs the
+/// program, so the child's PID is the program's.
+pub fn start(spec: &ContainerSpec, agent_bin: &Path) -> Result<Child, RuntimeError> {
+    let argv = argv(spec, agent_bin)?;
+    std::fs::create_dir_all(&spec.dir).map_err(|e| RuntimeError::Io(spec.dir.clone(), e))?;
+    let mut binds = spec.mounts.clone();
+    if spec.program == Program::Nginx {
+        let conf = spec.dir.join("nginx.conf");
+        std::fs::write(&conf, nginx_conf()).map_err(|e| RuntimeError::Io(conf.clone(), e))?;
+        binds.push((conf, "/etc/nginx/nginx.conf".into()));
+    }
+    // The container sees the host's filesystem: a bind needs its target to
+    // exist there, and the lab never creates anything outside its own
+    // directories.
+    for (_, dst) in &binds {
+        if !Path::new(dst).exists() {
+            return Err(RuntimeError::Missing(format!(
+                "the mount path {dst} does not exist on this machine: seamless-lab binds \
+                 volumes onto the host's directories and creates none"
+            )));
+        }
+    }
+    let mut script = String::from("set -e; ");
+    for (src, dst) in &binds {
+        let (src, dst) = (q(&src.display().to_string()), q(dst));
+        script.push_str(&format!("mount --bind {src} {dst}; "));
+    }
+    // A private /run last: the volumes' sources live under the lab's /run.
+    script.push_str(&format!(
+        "mount -t tmpfs tmpfs /run; hostname {}; exec \"$@\"",
+        q(&spec.hostname)
+    ));
+    let log =
+        std::fs::File::create(&spec.log).map_err(|e| RuntimeError::Io(spec.log.clone(), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| RuntimeError::Io(spec.log.clone(), e))?;
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{}", spec.netns))
+        .args([
+            "--",
+            "unshare",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+        ])
+        .args(["--", "sh", "-c", &script, "container"])
+        .args(&argv)
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOSTNAME", &spec.hostname)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    cmd.spawn().map_err(RuntimeError::Spawn)
+}
+
+/// Runs `command` inside a running container's namespaces (an exec
+/// preStop hook): `nsenter --target PID --net --mount --uts`.
+pub fn exec_in(pid: u32, command: &[String]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--target={pid}"))
+        .args(["--net", "--mount", "--uts", "--"])
+        .args(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_table() {
+        assert_eq!(resolve("nginx:1.17.1"), Ok(Program::Nginx));
+        assert_eq!(resolve("docker.io/library/nginx"), Ok(Program::Nginx));
+        assert_eq!(
+            resolve("ghcr.io/seamless-rollout/seamless-agent:0.1.0"),
+            Ok(Program::Agent)
+        );
+        assert_eq!(resolve("busybox:1.36"), Ok(Program::Command));
+        let e = resolve("redis:7").unwrap_err();
+        assert!(e.to_string().contains("\"redis:7\""), "{e}");
+        assert!(resolve("nginx-ingress:1").is_err());
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        let out = Command::new("sh")
+            .args(["-c", &format!("printf %s {}", q("it's $HOME"))])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $HOME");
+    }
+}

@@ -1,0 +1,305 @@
+//! End to end on the real components: `seamless-lab up` with two nodes,
+//! the seed's workload applied with the built kubectl exactly as on a
+//! cluster, `seamless-controller rollout --move-to-node` against it, the
+//! recorded timeline checked against what the API server holds and against
+//! `kubectl rollout status`, then a pod with preStop deleted and our
+//! kubelet's steps checked against the grace budget. Nothing is left after.
+
+mod lab_common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The built components of the default version.
+fn kube_bin() -> Option<PathBuf> {
+    let version = include_str!("../kubernetes/DEFAULT_VERSION").trim();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kubernetes")
+        .join(version)
+        .join("bin");
+    dir.join("kube-apiserver").is_file().then_some(dir)
+}
+
+struct Up {
+    child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(dir: &Path, bin: &Path) -> Up {
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = Command::new(lab_common::lab())
+        .args(["up", "--nodes", "2", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--kubernetes-bin")
+        .arg(bin)
+        .arg("--agent-bin")
+        .arg(lab_common::agent())
+        .arg("--events")
+        .arg(dir.join("events.jsonl"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting seamless-lab up");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("seamless-lab up printed no export line within 120 s");
+    assert_eq!(line, format!("export KUBECONFIG={}", kubeconfig.display()));
+    Up { child, kubeconfig }
+}
+
+fn kubectl(bin: &Path, up: &Up, args: &[&str]) -> String {
+    let out = Command::new(bin.join("kubectl"))
+        .env("KUBECONFIG", &up.kubeconfig)
+        .args(args)
+        .output()
+        .expect("running kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn a_real_control_plane_rolls_the_seeds_workload() {
+    if seamless_testkit::skip_lab("the real-cluster test") {
+        return;
+    }
+    let Some(bin) = kube_bin() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build the components first (bash lab/kubernetes/build.sh)"
+        );
+        eprintln!("skipping: no components built (bash lab/kubernetes/build.sh)");
+        return;
+    };
+    let _one = lab_common::one_lab();
+    let netns_before = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap()
+        .stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let up = up(dir.path(), &bin);
+
+    // Both nodes registered and Ready, as `kubectl get nodes` shows them.
+    let nodes = kubectl(&bin, &up, &["get", "nodes", "-o", "name"]);
+    assert_eq!(
+        nodes.split_whitespace().collect::<Vec<_>>(),
+        ["node/node-a", "node/node-b"]
+    );
+    let ready = kubectl(
+        &bin,
+        &up,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+    );
+    assert_eq!(ready.trim(), "True True");
+
+    // The workload, applied as a user applies it.
+    let overlay = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../manifests/workload/overlays/pod-prestop-sleep");
+    kubectl(&bin, &up, &["apply", "-k", overlay.to_str().unwrap()]);
+    kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=90s",
+        ],
+    );
+    let ip = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ],
+    );
+    assert!(ip.starts_with("198.18."), "pod IP {ip:?}");
+    let slice = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "endpointslices",
+            "-o",
+            "jsonpath={.items[0].endpoints[0].addresses[0]} {.items[0].endpoints[0].conditions.ready}",
+        ],
+    );
+    assert_eq!(slice.trim(), format!("{} true", ip.trim()));
+    let node = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[0].spec.nodeName}",
+        ],
+    );
+    let other = if node.trim() == "node-a" {
+        "node-b"
+    } else {
+        "node-a"
+    };
+
+    // The real rollout code, with a user's options.
+    let run = dir.path().join("run");
+    let st = Command::new(seamless_testkit::workspace_bin("seamless-controller"))
+        .env("KUBECONFIG", &up.kubeconfig)
+        .args([
+            "rollout",
+            "-n",
+            "seamless-demo",
+            "web",
+            "--move-to-node",
+            other,
+            "--settle",
+            "1s",
+            "--out",
+        ])
+        .arg(&run)
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(st.success(), "seamless-controller rollout: {st}");
+    kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=5s",
+        ],
+    );
+    let timeline = std::fs::read_to_string(run.join("timeline.jsonl")).unwrap();
+    let pods = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].metadata.name} {.items[*].spec.nodeName}",
+        ],
+    );
+    let mut it = pods.split_whitespace();
+    let (new_pod, new_node) = (
+        it.next().unwrap().to_string(),
+        it.next().unwrap().to_string(),
+    );
+    assert_eq!(new_node, other, "the new pod runs where it was moved");
+    assert!(
+        timeline.contains(&new_pod),
+        "the timeline names the new pod {new_pod}"
+    );
+    let rs = kubectl(
+        &bin,
+        &up,
+        &["-n", "seamless-demo", "get", "rs", "-o", "name"],
+    );
+    assert_eq!(rs.lines().count(), 2, "old and new ReplicaSets: {rs}");
+
+    // Our kubelet's deletion sequence: preStop sleep 10 s within the
+    // grace budget of 30 s, then SIGTERM; nginx exits on it.
+    let evs = events(dir.path());
+    let old: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|e| e["step"] == "deletion_seen")
+        .collect();
+    assert_eq!(old.len(), 1, "one deletion: {evs:?}");
+    let pod = old[0]["pod"].as_str().unwrap().to_string();
+    let t = |step: &str| {
+        evs.iter()
+            .find(|e| e["pod"] == pod && e["step"] == step)
+            .unwrap_or_else(|| panic!("no {step} for {pod}: {evs:?}"))["t_ns"]
+            .as_i64()
+            .unwrap()
+    };
+    let (seen, pre, term, exit, deleted) = (
+        t("deletion_seen"),
+        t("pre_stop_started"),
+        t("sigterm"),
+        t("container_exited"),
+        t("pod_deleted"),
+    );
+    assert!(seen <= pre && pre <= term && term <= exit && exit <= deleted);
+    let sleep_ms = (term - pre) / 1_000_000;
+    assert!(
+        (9_900..11_000).contains(&sleep_ms),
+        "preStop sleep took {sleep_ms} ms"
+    );
+    assert!(
+        evs.iter()
+            .all(|e| e["pod"] != pod || e["step"] != "sigkill"),
+        "nginx exits on SIGTERM"
+    );
+
+    drop(up);
+    let netns_after = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(netns_before, netns_after, "no namespace left on the host");
+    assert!(
+        !dir.path().join("kubeconfig").exists(),
+        "the kubeconfig is removed"
+    );
+}
