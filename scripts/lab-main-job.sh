@@ -83,7 +83,7 @@ done
   done
 } > "$OUT/figures.md"
 "$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT" --merge-gap "$MERGE_GAP"
-python3 scripts/check-ground-truth.py "$OUT"/*/run-*/report.json > "$OUT/ground-truth-check.txt" || true
+"$BIN/seamless-analyzer" check-truth "${runs[@]}" > "$OUT/ground-truth-check.txt" || true
 tail -1 "$OUT/ground-truth-check.txt" >&2
 
 {

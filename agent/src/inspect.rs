@@ -1,19 +1,20 @@
 //! `seamless-agent inspect`: a probe log as CSV or JSON lines, so a person
-//! or another tool can read it without the analyzer.
+//! or another tool can read it without the analyzer. The rows are proto's
+//! [`ProbeRow`] (the columns of `seamless-analyzer export` too).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use seamless_proto::log::{Header, LogReader, Probe, backend_name};
-use serde::Serialize;
+use seamless_proto::log::LogReader;
+use seamless_proto::{ProbeRow, run};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A `# {header JSON}` line, a column row, one row per probe.
+    /// A `# {header JSON}` line, the column names, one row per probe.
     Csv,
     /// `{"header": ...}`, then one JSON object per probe.
     Jsonl,
@@ -29,48 +30,24 @@ pub struct InspectOpts {
     pub format: Format,
 }
 
-#[derive(Serialize)]
-struct Row<'a> {
-    wall_ns: i64,
-    #[serde(flatten)]
-    probe: &'a Probe,
-    outcome_name: &'static str,
-    backend_name: Option<&'a str>,
+/// The agent's name in the rows: `<agent>` of `probe-<agent>.log`, as the
+/// analyzer names it; else the file's name without `.log`.
+fn agent_name(file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match run::agent_of(&name) {
+        Some(agent) => agent.to_owned(),
+        None => name.strip_suffix(".log").unwrap_or(&name).to_owned(),
+    }
 }
 
-const CSV_COLUMNS: &str =
-    "wall_ns,intended_ns,start_ns,connect_ns,first_byte_ns,total_ns,status,outcome,backend";
-
-fn write_row(
-    out: &mut impl Write,
-    format: Format,
-    header: &Header,
-    backends: &[String],
-    p: &Probe,
-) -> anyhow::Result<()> {
-    let backend_name = backend_name(backends, p.backend);
-    let wall_ns = header.wall_ns(p.start_ns);
+fn write_row(out: &mut impl Write, format: Format, row: &ProbeRow<'_>) -> anyhow::Result<()> {
     match format {
-        Format::Csv => writeln!(
-            out,
-            "{wall_ns},{},{},{},{},{},{},{},{}",
-            p.intended_ns,
-            p.start_ns,
-            p.connect_ns,
-            p.first_byte_ns,
-            p.total_ns,
-            p.status,
-            p.outcome.name(),
-            backend_name.unwrap_or("")
-        )?,
+        Format::Csv => row.write_csv(out)?,
         Format::Jsonl => {
-            let row = Row {
-                wall_ns,
-                probe: p,
-                outcome_name: p.outcome.name(),
-                backend_name,
-            };
-            serde_json::to_writer(&mut *out, &row)?;
+            serde_json::to_writer(&mut *out, row)?;
             writeln!(out)?;
         }
     }
@@ -101,9 +78,13 @@ fn print(opts: &InspectOpts) -> anyhow::Result<i32> {
     let mut out = BufWriter::new(stdout.lock());
     let header_json = serde_json::to_string(reader.header())?;
     match opts.format {
-        Format::Csv => writeln!(out, "# {header_json}\n{CSV_COLUMNS}")?,
+        Format::Csv => {
+            writeln!(out, "# {header_json}")?;
+            ProbeRow::write_csv_header(&mut out)?;
+        }
         Format::Jsonl => writeln!(out, "{{\"header\":{header_json}}}")?,
     }
+    let agent = agent_name(&opts.file);
     let mut batch = Vec::new();
     loop {
         batch.clear();
@@ -111,7 +92,8 @@ fn print(opts: &InspectOpts) -> anyhow::Result<i32> {
             .next_batch(&mut batch)
             .with_context(|| format!("reading {}", opts.file.display()));
         for p in &batch {
-            write_row(&mut out, opts.format, reader.header(), reader.backends(), p)?;
+            let row = ProbeRow::new(&agent, reader.header(), reader.backends(), p, 0);
+            write_row(&mut out, opts.format, &row)?;
         }
         if !more? {
             break;

@@ -258,9 +258,15 @@ fn inspect_prints_csv_and_jsonl_and_flags_corruption() {
     let text = String::from_utf8(csv.stdout).unwrap();
     let lines: Vec<_> = text.lines().collect();
     assert!(lines[0].starts_with("# {\"agent_version\""));
-    assert!(lines[1].starts_with("wall_ns,intended_ns"));
+    // proto's probe row, the same columns as `seamless-analyzer export`.
+    assert_eq!(lines[1], seamless_proto::row::COLUMNS.join(","));
     assert_eq!(lines.len(), 22);
-    assert!(lines[2].ends_with(",200,ok,web-a"), "{}", lines[2]);
+    assert!(lines[2].starts_with("probe,"), "{}", lines[2]);
+    assert!(
+        lines[2].ends_with(",200,ok,false,false,web-a"),
+        "{}",
+        lines[2]
+    );
 
     let jsonl = agent_bin()
         .args(["inspect", "--format", "jsonl"])
@@ -273,8 +279,11 @@ fn inspect_prints_csv_and_jsonl_and_flags_corruption() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 21);
-    assert_eq!(rows[1]["backend_name"], "web-a");
-    assert_eq!(rows[1]["outcome_name"], "ok");
+    assert_eq!(rows[1]["backend"], "web-a");
+    assert_eq!(rows[1]["outcome"], "ok");
+    assert_eq!(rows[1]["failure"], false);
+    let start = rows[1]["start_ns"].as_i64().unwrap();
+    assert!(start > 1_577_836_800_000_000_000, "wall clock: {start}");
 
     let mut bytes = std::fs::read(&log).unwrap();
     let n = bytes.len();

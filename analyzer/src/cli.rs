@@ -1,4 +1,5 @@
-//! The command line: `report`, `compare`, `export` and `gen-synthetic`.
+//! The command line: `report`, `compare`, `export`, `gen-synthetic` and
+//! `check-truth`.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,24 @@ pub enum Command {
     /// Write a synthetic run (log, timeline, run.json) with known failure
     /// windows, for benchmarks and tests.
     GenSynthetic(SynthArgs),
+    /// Check lab runs against their ground truth (run.json): one line a
+    /// run and a summary; exit 3 when a run fails the checks.
+    CheckTruth(CheckTruthArgs),
+}
+
+/// `check-truth`.
+#[derive(Debug, Args)]
+pub struct CheckTruthArgs {
+    /// Lab run directories (with run.json and its ground truth).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Analyse the probe logs again instead of reading RUN/report.json
+    /// (always done when a run has no report.json).
+    #[arg(long)]
+    pub reanalyze: bool,
+    /// Analysis options, for runs analysed here.
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 /// How probes become windows.
@@ -240,6 +259,25 @@ pub fn run(opts: Opts) -> Result<Exit> {
             let rows = export(&a.run, &o, format, &out)?;
             println!("{rows} probes written to {}", out.display());
             Ok(Exit::Ok)
+        }
+        Command::CheckTruth(a) => {
+            let o = a.analysis.options()?;
+            let checks = a
+                .runs
+                .iter()
+                .map(|r| crate::truth::check_run(r, &o, a.reanalyze))
+                .collect::<Result<Vec<_>>>()?;
+            print!("{}", crate::truth::render(&checks));
+            let bad: Vec<String> = checks
+                .iter()
+                .filter(|c| !c.ok())
+                .map(|c| format!("{}: {}", c.run.display(), c.problems.join("; ")))
+                .collect();
+            Ok(if bad.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::GateExceeded(bad)
+            })
         }
         Command::GenSynthetic(a) => {
             let spec = SynthSpec {

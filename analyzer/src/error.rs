@@ -42,6 +42,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `report.json` is not a report this analyzer can read.
+    #[error("cannot read report {path}")]
+    Report {
+        /// The report.json file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A run directory without any `probe-*.log`.
     #[error(
         "{dir} holds no probe log (probe-<agent>.log){}",

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use seamless_proto::Outcome;
+use seamless_proto::row::COLUMNS;
 
 use crate::analyze::{inputs, read_logs};
 use crate::load::{CLASS_FAIL, CLASS_LOCAL};
@@ -30,10 +31,9 @@ impl ExportFormat {
 }
 
 /// Writes every probe of a run directory or log to `out`, sorted by start
-/// time, and returns the number of rows. Columns: `agent`, `start_ns` and
-/// `intended_ns` (wall clock, after clock offsets), `connect_ns`,
-/// `first_byte_ns`, `total_ns` (durations from the start), `status`,
-/// `outcome`, `failure`, `local`, `backend`.
+/// time, and returns the number of rows. The columns are proto's probe row
+/// ([`seamless_proto::row`], the same as `seamless-agent inspect`), in its
+/// order, with wall-clock times after clock offsets.
 pub fn export(
     run: &Path,
     opts: &AnalyzeOptions,
@@ -75,22 +75,20 @@ pub fn export(
             .collect();
         let failure: Vec<bool> = c.class.iter().map(|&k| k == CLASS_FAIL).collect();
         let local: Vec<bool> = c.class.iter().map(|&k| k == CLASS_LOCAL).collect();
-        frames.push(DataFrame::new(
-            n,
-            vec![
-                Column::new("agent".into(), vec![a.name.as_str(); n]),
-                Column::new("start_ns".into(), c.t),
-                Column::new("intended_ns".into(), x.intended),
-                Column::new("connect_ns".into(), x.connect),
-                Column::new("first_byte_ns".into(), x.first_byte),
-                Column::new("total_ns".into(), c.lat),
-                Column::new("status".into(), x.status),
-                Column::new("outcome".into(), outcome),
-                Column::new("failure".into(), failure),
-                Column::new("local".into(), local),
-                Column::new("backend".into(), backend),
-            ],
-        )?);
+        let columns = [
+            Column::new(COLUMNS[0].into(), vec![a.name.as_str(); n]),
+            Column::new(COLUMNS[1].into(), c.t),
+            Column::new(COLUMNS[2].into(), x.intended),
+            Column::new(COLUMNS[3].into(), x.connect),
+            Column::new(COLUMNS[4].into(), x.first_byte),
+            Column::new(COLUMNS[5].into(), c.lat),
+            Column::new(COLUMNS[6].into(), x.status),
+            Column::new(COLUMNS[7].into(), outcome),
+            Column::new(COLUMNS[8].into(), failure),
+            Column::new(COLUMNS[9].into(), local),
+            Column::new(COLUMNS[10].into(), backend),
+        ];
+        frames.push(DataFrame::new(n, columns.into())?);
     }
     let mut frames = frames.into_iter();
     let mut df = frames.next().unwrap_or_default();
@@ -98,7 +96,7 @@ pub fn export(
         df.vstack_mut(&f)?;
     }
     let mut df = df.sort(
-        ["start_ns"],
+        [COLUMNS[1]],
         SortMultipleOptions::default().with_maintain_order(true),
     )?;
     let mut file = File::create(out).map_err(Error::io(out))?;

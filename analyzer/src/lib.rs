@@ -33,6 +33,7 @@ pub mod report;
 mod stats;
 mod summary;
 pub mod synth;
+pub mod truth;
 mod windows;
 
 use std::path::Path;
@@ -45,6 +46,7 @@ pub use gate::{Gate, check_gate};
 pub use markdown::{markdown, terminal_table};
 pub use options::AnalyzeOptions;
 pub use report::{Report, Summary, Window};
+pub use truth::{TruthCheck, check_run as check_truth};
 
 /// Analyses a run directory (its `probe-*.log`, `timeline.jsonl` and
 /// `run.json`) or a bare probe log, and returns the report that

@@ -4,12 +4,12 @@
 //! | column | type | meaning |
 //! |---|---|---|
 //! | `agent` | string | the agent: `<agent>` of `probe-<agent>.log` |
-//! | `start_ns` | i64 | when the probe started (socket created), wall-clock ns since the Unix epoch |
-//! | `intended_ns` | i64 | when the schedule meant it to start, wall-clock ns (equal to `start_ns` in closed loop) |
-//! | `connect_ns` | u64 | ns from the start until the connect completed or failed |
-//! | `first_byte_ns` | u64 | ns from the start until the first response byte; 0 when none arrived |
-//! | `total_ns` | u64 | ns from the start until the probe ended, whatever the outcome |
-//! | `status` | u16 | HTTP status; 0 when no status line was parsed |
+//! | `start_ns` | integer | when the probe started (socket created), wall-clock ns since the Unix epoch |
+//! | `intended_ns` | integer | when the schedule meant it to start, wall-clock ns (equal to `start_ns` in closed loop) |
+//! | `connect_ns` | integer | ns from the start until the connect completed or failed |
+//! | `first_byte_ns` | integer | ns from the start until the first response byte; 0 when none arrived |
+//! | `total_ns` | integer | ns from the start until the probe ended, whatever the outcome |
+//! | `status` | integer | HTTP status; 0 when no status line was parsed |
 //! | `outcome` | string | the outcome kind's name ([`crate::Outcome::name`]: `ok`, `connect_refused`, ...) |
 //! | `failure` | bool | a failure of the service (neither ok nor local) |
 //! | `local` | bool | the prober's own trouble (`local_*`), never downtime |
@@ -19,7 +19,8 @@
 //! probe's monotonic offset; the analyzer's export adds any
 //! `--clock-offset`. Rows are in the log's order in `inspect` and sorted by
 //! `start_ns` across agents in `export`. In CSV, a missing backend is an
-//! empty field; in JSON it is `null`.
+//! empty field; in JSON and Parquet it is null. (Parquet stores the times
+//! and durations as Int64 and the status as UInt32.)
 
 use std::io::{self, Write};
 

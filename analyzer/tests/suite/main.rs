@@ -11,4 +11,5 @@ mod cli;
 mod common;
 mod outputs;
 mod properties;
+mod truth;
 mod windows;

@@ -1,0 +1,235 @@
+//! The check of an analysed lab run against its ground truth: the one copy
+//! used by `seamless-analyzer check-truth`, the lab's end-to-end test and the
+//! main job (`scripts/lab-main-job.sh`, into `ground-truth-check.txt`).
+//!
+//! For a run whose scenario has no preStop: exactly one true outage and one
+//! failure window; every failure inside the outage (give or take a probe's
+//! time in flight, [`IN_FLIGHT_NS`], or its wait in the accept queue); the
+//! upper bound's extent, widened by the partial-outage edge uncertainty,
+//! containing the outage; `lower <= truth <= upper`; and the observed bound
+//! width (before widening) under [`MAX_WIDTH_NS`]. For a preStop run: no
+//! outage and no failure.
+
+use std::path::{Path, PathBuf};
+
+use seamless_proto::GroundTruth;
+use seamless_proto::run::REPORT_JSON;
+
+use crate::{AnalyzeOptions, Error, Report, Result, analyze};
+
+const MS: i64 = 1_000_000;
+
+/// A probe's fate is decided when its SYN meets the NAT rules or the
+/// backend, after its recorded start by its time in flight: a probe queued
+/// in the old backend's accept queue fails when the listener closes though
+/// it started before; a probe stamped just before the rule's removal but
+/// preempted before its connect succeeds. On a 2-core machine running the
+/// lab, iptables and a debug-built agent together, that reaches a few ms.
+pub const IN_FLIGHT_NS: i64 = 3 * MS;
+
+/// The widest the two edge gaps of a window may be (before the
+/// partial-outage widening): two probe intervals when the agent keeps its
+/// schedule, more where a starved machine stalls it (gaps of 4 ms seen).
+pub const MAX_WIDTH_NS: i64 = 15 * MS;
+
+/// The verdict on one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthCheck {
+    /// The run directory.
+    pub run: PathBuf,
+    /// Its scenario.
+    pub scenario: String,
+    /// What failed; empty when the run passes.
+    pub problems: Vec<String>,
+    /// One line of figures (truth, bounds, failures, widths).
+    pub line: String,
+    /// For a run with an outage: whether the widened upper bound contains it
+    /// with no slack at all.
+    pub contained_strictly: Option<bool>,
+    /// For a run with an outage: the observed bound width, in median probe
+    /// intervals.
+    pub width_intervals: Option<f64>,
+}
+
+impl TruthCheck {
+    /// True when nothing failed.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Checks a report against a ground truth.
+pub fn check(run: &Path, report: &Report, truth: &GroundTruth) -> TruthCheck {
+    let scenario = report.scenario.clone().unwrap_or_else(|| "?".into());
+    let mut c = TruthCheck {
+        run: run.to_owned(),
+        scenario: scenario.clone(),
+        problems: Vec::new(),
+        line: String::new(),
+        contained_strictly: None,
+        width_intervals: None,
+    };
+    let s = &report.merged;
+    if !scenario.ends_with("no-prestop") {
+        c.line = format!(
+            "failed {}, outages {}",
+            s.totals.failed,
+            truth.outages.len()
+        );
+        if !truth.outages.is_empty() || s.totals.failed > 0 {
+            c.problems
+                .push("with preStop expected no outage and no failure".into());
+        }
+        return c;
+    }
+    let ([outage], [w]) = (&truth.outages[..], &s.windows[..]) else {
+        c.line = format!(
+            "{} outages, {} windows",
+            truth.outages.len(),
+            s.windows.len()
+        );
+        c.problems
+            .push("expected one true outage and one window".into());
+        return c;
+    };
+    let (start, end) = (outage.start_ns, outage.end_ns);
+    let truth_ns = end - start;
+    let median = s.interval.median_ns.max(1);
+    let e = w.edge_uncertainty_ns;
+    let (Some(before), Some(after), Some(upper)) =
+        (w.last_ok_before_ns, w.first_ok_after_ns, w.upper_ns)
+    else {
+        c.line = format!("truth {:.3} ms, window unbounded", ms(truth_ns));
+        c.problems.push("the window is unbounded at an edge".into());
+        return c;
+    };
+    // A request queued in the old backend's accept queue fails (reset) when
+    // the listener closes, however long it has waited: the outage reaches
+    // back to probes started up to the slowest response of the rollout.
+    let queued = s
+        .latency
+        .iter()
+        .find(|l| l.phase == "during")
+        .map_or(0, |l| l.max_ns)
+        .max(IN_FLIGHT_NS);
+    if w.first_fail_ns < start - queued || w.last_fail_ns > end + IN_FLIGHT_NS {
+        c.problems.push("failures outside the true outage".into());
+    }
+    // The commit happened between the lab writing `COMMIT` and seeing it on
+    // the data path; on a starved machine the two are a few ms apart, so
+    // the outage may have ended as early as the write.
+    let earliest_end = truth.earliest_end_ns(end);
+    if before - e - IN_FLIGHT_NS > start || after + e + IN_FLIGHT_NS < earliest_end {
+        c.problems
+            .push("the upper bound's extent misses the true outage".into());
+    }
+    if upper + 2 * IN_FLIGHT_NS < earliest_end - start {
+        c.problems.push("upper bound below the truth".into());
+    }
+    if w.lower_ns > truth_ns + queued {
+        c.problems.push("lower bound above the truth".into());
+    }
+    let width = upper - 2 * e - w.lower_ns;
+    if width > MAX_WIDTH_NS {
+        c.problems.push(format!("bounds {:.3} ms apart", ms(width)));
+    }
+    let strict = before - e <= start && after + e >= end;
+    let width_iv = width as f64 / median as f64;
+    c.contained_strictly = Some(strict);
+    c.width_intervals = Some(width_iv);
+    c.line = format!(
+        "truth {:8.3} ms in [{:8.3}, {:8.3}] ms, {:4}/{:4} failed, width {:4.1} iv, \
+         edge {:4.1} iv, contained without slack: {}",
+        ms(truth_ns),
+        ms(w.lower_ns),
+        ms(upper),
+        w.failed,
+        w.total,
+        width_iv,
+        e as f64 / median as f64,
+        if strict { "yes" } else { "no" }
+    );
+    c
+}
+
+/// Checks one run directory: its `report.json` when there is one (as
+/// `seamless-analyzer report` wrote it) unless `reanalyze`, else a fresh
+/// analysis with `opts`; the ground truth from its `run.json`.
+pub fn check_run(dir: &Path, opts: &AnalyzeOptions, reanalyze: bool) -> Result<TruthCheck> {
+    let report_path = dir.join(REPORT_JSON);
+    let report = if !reanalyze && report_path.is_file() {
+        let bytes = std::fs::read(&report_path).map_err(Error::io(&report_path))?;
+        serde_json::from_slice::<Report>(&bytes).map_err(|source| Error::Report {
+            path: report_path.clone(),
+            source,
+        })?
+    } else {
+        analyze(dir, opts)?
+    };
+    let info = match seamless_proto::RunInfo::read(dir) {
+        Ok(info) => Some(info),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => report.run_info.clone(),
+        Err(source) => {
+            return Err(Error::RunInfo {
+                path: dir.join(seamless_proto::run::RUN_INFO),
+                source,
+            });
+        }
+    };
+    let truth = info
+        .and_then(|i| i.ground_truth)
+        .ok_or_else(|| Error::Invalid {
+            what: "run",
+            reason: format!("{} has no ground truth in run.json", dir.display()),
+        })?;
+    Ok(check(dir, &report, &truth))
+}
+
+/// The text of `check-truth`: one line a run, then a summary.
+pub fn render(checks: &[TruthCheck]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let name = c
+            .run
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out += &format!(
+            "{} {:<28} {name}  {}",
+            if c.ok() { "ok " } else { "BAD" },
+            c.scenario,
+            c.line
+        );
+        if !c.ok() {
+            out += &format!("  <-- {}", c.problems.join("; "));
+        }
+        out.push('\n');
+    }
+    let bad = checks.iter().filter(|c| !c.ok()).count();
+    let with_outage: Vec<&TruthCheck> = checks
+        .iter()
+        .filter(|c| c.contained_strictly.is_some())
+        .collect();
+    let strict = with_outage
+        .iter()
+        .filter(|c| c.contained_strictly == Some(true))
+        .count();
+    let mut widths: Vec<f64> = with_outage
+        .iter()
+        .filter_map(|c| c.width_intervals)
+        .collect();
+    widths.sort_by(f64::total_cmp);
+    out += &format!(
+        "\n{} runs, {bad} failing the checks; of {} runs with an outage, {strict} contained \
+         without slack; observed width median {:.1} intervals, max {:.1}\n",
+        checks.len(),
+        with_outage.len(),
+        widths.get(widths.len() / 2).copied().unwrap_or(0.0),
+        widths.last().copied().unwrap_or(0.0)
+    );
+    out
+}
