@@ -224,8 +224,16 @@ impl Drop for ControlPlane {
 }
 
 /// `GET /readyz` as the admin, on a throwaway runtime (the control plane
-/// starts from a plain thread).
+/// starts from a plain thread), with the client's own logging silenced: a
+/// starting API server answers 500 until its post-start hooks are done,
+/// which is what is being waited for, not an error.
 fn readyz(kubeconfig: &Path) -> bool {
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+        readyz_quiet(kubeconfig)
+    })
+}
+
+fn readyz_quiet(kubeconfig: &Path) -> bool {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

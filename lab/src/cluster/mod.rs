@@ -233,7 +233,7 @@ async fn inside(inner: Inner) -> anyhow::Result<i32> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    drop(cluster);
+    cluster.stop();
     Ok(0)
 }
 
@@ -245,6 +245,22 @@ pub struct Running {
     pub nodes: Vec<Arc<NodeCtx>>,
     /// The admin client.
     pub admin: kube::Client,
+    /// The kubelets' tasks.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the kubelets first (so nothing reports the API server's
+    /// going as an error), then the control plane. The pods' processes
+    /// go with the world's PID namespace.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Ok(mut cp) = self.control_plane.lock() {
+            cp.stop();
+        }
+    }
 }
 
 /// The control plane behind a lock (it is stopped from a blocking thread).
@@ -303,6 +319,7 @@ async fn start(
         }
     };
     let mut nodes = Vec::new();
+    let mut tasks = Vec::new();
     for net in nets {
         let pair = cp
             .pki
@@ -320,18 +337,19 @@ async fn start(
             version,
         ));
         node::register(&ctx, version).await?;
-        tokio::spawn(node::lease_loop(Arc::clone(&ctx)));
+        tasks.push(tokio::spawn(node::lease_loop(Arc::clone(&ctx))));
         let c = Arc::clone(&ctx);
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             if let Err(e) = node::pod_loop(c).await {
                 tracing::error!("{:#}", anyhow::Error::new(e));
             }
-        });
+        }));
         nodes.push(ctx);
     }
     Ok(Running {
         control_plane: Arc::new(Mutex::new(cp)),
         nodes,
         admin,
+        tasks,
     })
 }
