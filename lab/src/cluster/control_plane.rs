@@ -26,11 +26,11 @@ use super::network::{API_PORT, CONTROL_PLANE_IP, FIRST_SERVICE_IP, SERVICE_CIDR}
 use super::pki::{Pki, PkiError};
 use super::process::{Component, ProcessError};
 
-/// The controllers the lab's controller-manager runs.
-pub const CONTROLLERS: &str = "deployment-controller,replicaset-controller,\
-endpointslice-controller,garbage-collector-controller,namespace-controller,\
-serviceaccount-controller,serviceaccount-token-controller,\
-root-ca-certificate-publisher-controller,job-controller,node-lifecycle-controller";
+/// The controllers the lab's controller-manager runs, by the short names
+/// every version takes (1.26 knows only these; 1.28 and later keep them as
+/// aliases of `deployment-controller`, ...).
+pub const CONTROLLERS: &str = "deployment,replicaset,endpointslice,garbagecollector,\
+namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,job,nodelifecycle";
 
 /// Starting the control plane failed.
 #[derive(Debug, thiserror::Error)]

@@ -226,8 +226,7 @@ async fn inside(inner: Inner) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("preparing the sandbox: {e}"))?;
     let state = PathBuf::from(STATE);
     std::fs::create_dir_all(&state)?;
-    let version = inner.opts.kubernetes_version.clone();
-    let cluster = start(&state, &inner, &version, None).await?;
+    let cluster = start(&state, &inner, None).await?;
     std::fs::write(state.join("ready"), "")?;
     tokio::select! {
         _ = term.recv() => {}
@@ -272,7 +271,6 @@ pub type ControlPlaneHandle = Arc<Mutex<control_plane::ControlPlane>>;
 async fn start(
     state: &Path,
     inner: &Inner,
-    version: &str,
     sink: Option<node::events::Sink>,
 ) -> anyhow::Result<Running> {
     network::create_backbone()?;
@@ -291,6 +289,15 @@ async fn start(
     });
     let cp = rx.await.context("the control plane's thread died")??;
     let admin = client::from_kubeconfig(&cp.admin_kubeconfig).await?;
+    // The version the API server reports (with --kubernetes-bin, whatever
+    // those binaries are), for the nodes' kubeletVersion and the probes'
+    // User-Agent.
+    let version = admin
+        .apiserver_version()
+        .await
+        .context("GET /version")?
+        .git_version;
+    let version = version.as_str();
     let socket = state.join("api.sock");
     tokio::spawn(async move {
         let api = std::net::SocketAddr::from((network::CONTROL_PLANE_IP, network::API_PORT));
