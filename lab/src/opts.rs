@@ -57,19 +57,19 @@ pub struct Opts {
     pub add_delay: Delay,
 
     /// preStop sleep of the prestop scenarios.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = seamless_proto::duration::parse)]
     pub prestop: Duration,
 
     /// terminationGracePeriodSeconds: SIGKILL this long after deletion.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = seamless_proto::duration::parse)]
     pub grace: Duration,
 
     /// Probing before the rollout starts.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = seamless_proto::duration::parse)]
     pub warmup: Duration,
 
     /// Probing after the old pod is gone.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = seamless_proto::duration::parse)]
     pub settle: Duration,
 
     /// Agent probes a second (the resolution: 5000/s is one probe every
@@ -107,10 +107,6 @@ pub struct Opts {
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
     s.parse()
         .map_err(|e: scenario::UnknownScenario| e.to_string())
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{e} (use forms like 500ms, 2s)"))
 }
 
 impl Opts {

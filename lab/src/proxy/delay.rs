@@ -25,7 +25,8 @@ pub struct BadDelay {
 }
 
 fn parse_dur(s: &str, text: &str) -> Result<Duration, BadDelay> {
-    humantime::parse_duration(s.trim()).map_err(|_| BadDelay {
+    // The one duration grammar of every seamless CLI (proto's).
+    seamless_proto::duration::parse(s).map_err(|_| BadDelay {
         text: text.to_owned(),
     })
 }
