@@ -124,7 +124,9 @@ mod tests {
             assert_eq!(e, DurationError::NoUnit { text: text.into() });
             assert!(e.to_string().contains(&format!("{text}ms")), "{e}");
         }
-        assert!(matches!(parse_signed_ns("-2"), Err(DurationError::NoUnit { text }) if text == "-2"));
+        assert!(
+            matches!(parse_signed_ns("-2"), Err(DurationError::NoUnit { text }) if text == "-2")
+        );
     }
 
     #[test]
@@ -134,7 +136,10 @@ mod tests {
             assert!(matches!(e, DurationError::Negative { .. }), "{text}: {e:?}");
             assert!(e.to_string().contains("negative"), "{e}");
         }
-        assert!(matches!(parse_ns("-1s"), Err(DurationError::Negative { .. })));
+        assert!(matches!(
+            parse_ns("-1s"),
+            Err(DurationError::Negative { .. })
+        ));
     }
 
     #[test]

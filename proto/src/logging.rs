@@ -67,7 +67,8 @@ fn parse(text: &str) -> Result<Filter, String> {
 
 #[cfg(not(feature = "env-filter"))]
 fn parse(text: &str) -> Result<Filter, String> {
-    text.parse().map_err(|e: tracing_subscriber::filter::ParseError| e.to_string())
+    text.parse()
+        .map_err(|e: tracing_subscriber::filter::ParseError| e.to_string())
 }
 
 /// The filter `RUST_LOG` asks for, or the default and why not.
@@ -162,8 +163,14 @@ mod tests {
         assert_eq!(max_level(""), Some(LevelFilter::INFO));
         assert_eq!(max_level("  "), Some(LevelFilter::INFO));
         assert_eq!(max_level("debug"), Some(LevelFilter::DEBUG));
-        assert_eq!(max_level("seamless_lab=debug,kube=info"), Some(LevelFilter::DEBUG));
-        assert_eq!(max_level("warn,seamless_controller::rollout=trace"), Some(LevelFilter::TRACE));
+        assert_eq!(
+            max_level("seamless_lab=debug,kube=info"),
+            Some(LevelFilter::DEBUG)
+        );
+        assert_eq!(
+            max_level("warn,seamless_controller::rollout=trace"),
+            Some(LevelFilter::TRACE)
+        );
         assert_eq!(max_level("off"), Some(LevelFilter::OFF));
     }
 

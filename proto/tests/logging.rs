@@ -39,14 +39,20 @@ fn stderr_with(rust_log: Option<&str>) -> String {
 #[test]
 fn default_is_info() {
     let err = stderr_with(None);
-    assert!(err.contains("lab info") && err.contains("other info"), "{err}");
+    assert!(
+        err.contains("lab info") && err.contains("other info"),
+        "{err}"
+    );
     assert!(!err.contains("debug"), "{err}");
 }
 
 #[test]
 fn target_lists_filter_by_target() {
     let err = stderr_with(Some("seamless_lab=debug,kube=info"));
-    assert!(err.contains("lab debug") && err.contains("kube info"), "{err}");
+    assert!(
+        err.contains("lab debug") && err.contains("kube info"),
+        "{err}"
+    );
     assert!(!err.contains("kube debug"), "{err}");
     assert!(!err.contains("other info"), "{err}");
 }
@@ -58,6 +64,9 @@ fn a_bad_filter_warns_and_logs_at_info() {
         err.contains("RUST_LOG=\"seamless_lab=loud\" is not a log filter"),
         "{err}"
     );
-    assert!(err.contains("lab info") && err.contains("other info"), "{err}");
+    assert!(
+        err.contains("lab info") && err.contains("other info"),
+        "{err}"
+    );
     assert!(!err.contains("lab debug"), "{err}");
 }
