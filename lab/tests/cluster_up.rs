@@ -5,116 +5,22 @@
 //! `kubectl rollout status`, then a pod with preStop deleted and our
 //! kubelet's steps checked against the grace budget. Nothing is left after.
 
-mod lab_common;
+mod cluster_common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-/// The built components of the default version.
-fn kube_bin() -> Option<PathBuf> {
-    let version = include_str!("../kubernetes/DEFAULT_VERSION").trim();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kubernetes")
-        .join(version)
-        .join("bin");
-    dir.join("kube-apiserver").is_file().then_some(dir)
-}
-
-struct Up {
-    child: Child,
-    kubeconfig: PathBuf,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn up(dir: &Path, bin: &Path) -> Up {
-    let kubeconfig = dir.join("kubeconfig");
-    let mut child = Command::new(lab_common::lab())
-        .args(["up", "--nodes", "2", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .arg("--kubernetes-bin")
-        .arg(bin)
-        .arg("--agent-bin")
-        .arg(lab_common::agent())
-        .arg("--events")
-        .arg(dir.join("events.jsonl"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting seamless-lab up");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("seamless-lab up printed no export line within 120 s");
-    assert_eq!(line, format!("export KUBECONFIG={}", kubeconfig.display()));
-    Up { child, kubeconfig }
-}
-
-fn kubectl(bin: &Path, up: &Up, args: &[&str]) -> String {
-    let out = Command::new(bin.join("kubectl"))
-        .env("KUBECONFIG", &up.kubeconfig)
-        .args(args)
-        .output()
-        .expect("running kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn events(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
+use cluster_common::{events, kubectl, up};
 
 #[test]
 fn a_real_control_plane_rolls_the_seeds_workload() {
-    if seamless_testkit::skip_lab("the real-cluster test") {
-        return;
-    }
-    let Some(bin) = kube_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the components first (bash lab/kubernetes/build.sh)"
-        );
-        eprintln!("skipping: no components built (bash lab/kubernetes/build.sh)");
+    let Some(bin) = cluster_common::components_or_skip("the real-cluster test") else {
         return;
     };
-    let _one = lab_common::one_lab();
-    let netns_before = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap()
-        .stdout;
+    let _one = cluster_common::one_lab();
+    let netns_before = cluster_common::host_netns();
     let dir = tempfile::tempdir().unwrap();
-    let up = up(dir.path(), &bin);
+    let up = up(dir.path(), &bin, 2);
 
     // Both nodes registered and Ready, as `kubectl get nodes` shows them.
     let nodes = kubectl(&bin, &up, &["get", "nodes", "-o", "name"]);
@@ -292,12 +198,11 @@ fn a_real_control_plane_rolls_the_seeds_workload() {
     );
 
     drop(up);
-    let netns_after = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap()
-        .stdout;
-    assert_eq!(netns_before, netns_after, "no namespace left on the host");
+    assert_eq!(
+        netns_before,
+        cluster_common::host_netns(),
+        "no namespace left on the host"
+    );
     assert!(
         !dir.path().join("kubeconfig").exists(),
         "the kubeconfig is removed"

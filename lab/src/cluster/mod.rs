@@ -70,8 +70,8 @@ pub struct UpOpts {
     pub events: Option<PathBuf>,
 
     /// How long to wait for the API server.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    #[serde(with = "humantime_serde_secs")]
+    #[arg(long, default_value = "60s", value_parser = seamless_proto::duration::parse)]
+    #[serde(with = "duration_secs")]
     pub timeout: Duration,
 
     /// Internal: the inner lab's configuration, as JSON.
@@ -80,7 +80,7 @@ pub struct UpOpts {
     pub inside_config: Option<String>,
 }
 
-mod humantime_serde_secs {
+mod duration_secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -109,6 +109,12 @@ pub async fn up(opts: UpOpts) -> anyhow::Result<i32> {
 }
 
 async fn outer(opts: UpOpts) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe().ok();
+    let bins = Bins::find(
+        opts.kubernetes_bin.as_deref(),
+        &opts.kubernetes_version,
+        exe.as_deref(),
+    )?;
     crate::host::sandbox::require(&[
         ("unshare", "util-linux"),
         ("nsenter", "util-linux"),
@@ -118,12 +124,6 @@ async fn outer(opts: UpOpts) -> anyhow::Result<i32> {
         bail!("seamless-lab up needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)");
     }
     crate::host::sandbox::check_namespaces(false)?;
-    let exe = std::env::current_exe().ok();
-    let bins = Bins::find(
-        opts.kubernetes_bin.as_deref(),
-        &opts.kubernetes_version,
-        exe.as_deref(),
-    )?;
     let agent = crate::agent::find_agent(opts.agent_bin.as_deref(), exe.as_deref())?;
     let lab = exe.context("cannot find this executable")?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))

@@ -510,6 +510,14 @@ impl Worker {
     }
 }
 
+/// What is left of the grace budget for SIGTERM after the preStop hook
+/// took `spent`: the rest, but never under 2 s (kuberuntime_container.go
+/// `killContainer`: `gracePeriod -= preStop duration`, then
+/// `if gracePeriod < minimumGracePeriodInSeconds { gracePeriod = 2 }`).
+pub fn sigterm_budget(grace: Duration, spent: Duration) -> Duration {
+    grace.saturating_sub(spent).max(MIN_GRACE)
+}
+
 /// The grace budget: deletionGracePeriodSeconds, else the spec's, else 30.
 fn grace_period(pod: &Pod, gone: bool) -> Duration {
     if gone {
@@ -630,5 +638,43 @@ async fn delete(ctx: &NodeCtx, pod: &Pod) {
         Ok(_) => ctx.event(pod, Step::PodDeleted, "", ""),
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => tracing::warn!("deleting {}: {e}", key(pod)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigterm_gets_what_the_prestop_hook_left_but_at_least_two_seconds() {
+        let s = Duration::from_secs;
+        assert_eq!(sigterm_budget(s(30), s(10)), s(20));
+        assert_eq!(sigterm_budget(s(30), Duration::ZERO), s(30));
+        assert_eq!(sigterm_budget(s(5), s(10)), s(2), "a hook over budget");
+        assert_eq!(
+            sigterm_budget(s(1), Duration::ZERO),
+            s(2),
+            "grace under the floor"
+        );
+    }
+
+    #[test]
+    fn the_budget_is_the_deletions_then_the_specs_then_30s() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [], "terminationGracePeriodSeconds": 7}
+        }))
+        .unwrap();
+        assert_eq!(grace_period(&pod, false), Duration::from_secs(7));
+        pod.metadata.deletion_grace_period_seconds = Some(3);
+        assert_eq!(grace_period(&pod, false), Duration::from_secs(3));
+        assert_eq!(
+            grace_period(&pod, true),
+            MIN_GRACE,
+            "force-deleted: gone from the API"
+        );
+        pod.metadata.deletion_grace_period_seconds = None;
+        pod.spec.as_mut().unwrap().termination_grace_period_seconds = None;
+        assert_eq!(grace_period(&pod, false), Duration::from_secs(30));
     }
 }
