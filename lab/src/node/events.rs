@@ -1,6 +1,7 @@
 //! The steps our kubelet takes, stamped on the probes' clock
 //! (CLOCK_REALTIME ns), for the run's timeline and ground truth.
 
+use seamless_proto::timeline::{Event, EventKind, ObjectRef};
 use serde::Serialize;
 
 /// One step.
@@ -56,3 +57,65 @@ pub enum Step {
 
 /// Where the steps go.
 pub type Sink = std::sync::Arc<dyn Fn(KubeletEvent) + Send + Sync>;
+
+impl KubeletEvent {
+    /// The step as a run timeline's event, for the kinds the timeline has
+    /// (the analyzer draws them beside the probes); None for the kubelet's
+    /// own bookkeeping (sandbox, readiness flips the API shows anyway).
+    pub fn timeline_event(&self) -> Option<Event> {
+        let kind = match self.step {
+            Step::ContainerStarted => EventKind::ContainerStarted,
+            Step::PreStopStarted => EventKind::PreStopStarted,
+            Step::Sigterm => EventKind::SigtermSent,
+            Step::Sigkill => EventKind::SigkillSent,
+            Step::ContainerExited => EventKind::ContainerTerminated,
+            Step::PodDeleted => EventKind::PodDeleted,
+            _ => return None,
+        };
+        let (ns, name) = self.pod.split_once('/').unwrap_or(("", &self.pod));
+        let mut obj = ObjectRef::new("Pod", name);
+        if !ns.is_empty() {
+            obj.namespace = Some(ns.into());
+        }
+        let mut detail = format!("kubelet {}", self.node);
+        if !self.container.is_empty() {
+            detail.push_str(&format!(", container {}", self.container));
+        }
+        if !self.detail.is_empty() {
+            detail.push_str(&format!(": {}", self.detail));
+        }
+        Some(
+            Event::new(self.t_ns, kind)
+                .with_object(obj)
+                .with_node(&self.node)
+                .with_detail(detail),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_steps_land_on_the_timelines_kinds() {
+        let ev = KubeletEvent {
+            t_ns: 42,
+            node: "node-a".into(),
+            pod: "seamless-demo/web-1".into(),
+            step: Step::Sigterm,
+            container: "nginx".into(),
+            detail: "kill in 2000ms".into(),
+        };
+        let line = serde_json::to_string(&ev.timeline_event().unwrap()).unwrap();
+        assert_eq!(
+            line,
+            r#"{"ts_ns":42,"kind":"sigterm_sent","object":{"kind":"Pod","namespace":"seamless-demo","name":"web-1"},"node":"node-a","detail":"kubelet node-a, container nginx: kill in 2000ms"}"#
+        );
+        let ready = KubeletEvent {
+            step: Step::ContainerReady,
+            ..ev
+        };
+        assert!(ready.timeline_event().is_none());
+    }
+}
