@@ -161,6 +161,62 @@ fn a_real_control_plane_rolls_the_seeds_workload() {
         &["-n", "seamless-demo", "get", "rs", "-o", "name"],
     );
     assert_eq!(rs.lines().count(), 2, "old and new ReplicaSets: {rs}");
+    let replicas = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "rs",
+            "-o",
+            "jsonpath={.items[*].status.replicas}",
+        ],
+    );
+    let mut replicas: Vec<&str> = replicas.split_whitespace().collect();
+    replicas.sort();
+    assert_eq!(replicas, ["0", "1"], "the old ReplicaSet scaled to 0");
+    // The slice holds the new pod alone, ready; the timeline saw the old
+    // endpoint leave and the new one arrive.
+    let new_ip = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "pod",
+            &new_pod,
+            "-o",
+            "jsonpath={.status.podIP}",
+        ],
+    );
+    let slice = kubectl(
+        &bin,
+        &up,
+        &[
+            "-n",
+            "seamless-demo",
+            "get",
+            "endpointslices",
+            "-o",
+            "jsonpath={.items[0].endpoints[*].addresses[0]} {.items[0].endpoints[*].conditions.ready}",
+        ],
+    );
+    assert_eq!(slice.trim(), format!("{new_ip} true"));
+    let kinds: Vec<serde_json::Value> = timeline
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |kind: &str, pod: &str| {
+        kinds
+            .iter()
+            .any(|e| e["kind"] == kind && (e["pod"] == pod || e["object"]["name"] == pod))
+    };
+    let old_pod = ip_pod_name(&kinds, ip.trim());
+    assert!(has("endpoint_added", &new_pod), "{timeline}");
+    assert!(has("endpoint_removed", &old_pod), "{timeline}");
+    assert!(has("pod_deleted", &old_pod), "{timeline}");
 
     // Our kubelet's deletion sequence: preStop sleep 10 s within the
     // grace budget of 30 s, then SIGTERM; nginx exits on it.
@@ -207,4 +263,14 @@ fn a_real_control_plane_rolls_the_seeds_workload() {
         !dir.path().join("kubeconfig").exists(),
         "the kubeconfig is removed"
     );
+}
+
+/// The pod the timeline recorded at this address.
+fn ip_pod_name(events: &[serde_json::Value], ip: &str) -> String {
+    events
+        .iter()
+        .find(|e| e["address"] == ip && e["object"]["kind"] == "Pod")
+        .and_then(|e| e["object"]["name"].as_str())
+        .unwrap_or_else(|| panic!("no pod at {ip} in the timeline"))
+        .to_string()
 }
