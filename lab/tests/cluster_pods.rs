@@ -180,3 +180,57 @@ fn a_missing_component_is_named_with_the_fix() {
     assert!(err.contains("bash lab/kubernetes/build.sh v9.9.9"), "{err}");
     assert!(err.contains("--kubernetes-bin"), "{err}");
 }
+
+/// The PIDs under `root` (by /proc/*/stat parent links).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent.insert(pid, ppid);
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent.iter().filter(|(_, pp)| **pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn sigkill_of_up_leaves_no_process_and_no_namespace() {
+    let Some(bin) = cluster_common::components_or_skip("the up SIGKILL test") else {
+        return;
+    };
+    let _one = cluster_common::one_lab();
+    let netns_before = cluster_common::host_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = up(dir.path(), &bin, 2);
+    // The lab's own processes: the outer one, unshare, the inner lab, the
+    // components, the kubelets' pods.
+    let ours = descendants(up.child.id());
+    assert!(ours.len() >= 7, "the lab's processes: {ours:?}");
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+    wait_for("the lab's processes to go", Duration::from_secs(10), || {
+        ours.iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            .then_some(())
+    });
+    assert_eq!(
+        netns_before,
+        cluster_common::host_netns(),
+        "no namespace left on the host"
+    );
+}

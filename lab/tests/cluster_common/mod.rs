@@ -20,7 +20,9 @@ pub fn kube_bin() -> Option<PathBuf> {
         .join("../target/kubernetes")
         .join(version)
         .join("bin");
-    dir.join("kube-apiserver").is_file().then_some(dir)
+    dir.join("kube-apiserver")
+        .is_file()
+        .then(|| dir.canonicalize().expect("the components directory"))
 }
 
 pub struct Up {
