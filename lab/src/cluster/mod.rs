@@ -10,12 +10,13 @@
 //! Modules: [`bins`] (where the components are), [`pki`] (certificates,
 //! kubeconfigs), [`process`] (a component's process), [`control_plane`],
 //! [`network`] (nodes and pods), [`forward`] (the API server from the
-//! host), [`client`].
+//! host), [`kube_proxy`] (the real kube-proxy per node), [`client`].
 
 pub mod bins;
 pub mod client;
 pub mod control_plane;
 pub mod forward;
+pub mod kube_proxy;
 pub mod network;
 pub mod pki;
 pub mod process;
@@ -74,6 +75,17 @@ pub struct UpOpts {
     #[serde(with = "duration_secs")]
     pub timeout: Duration,
 
+    /// kube-proxy's mode on every node: iptables, nftables (kube-proxy
+    /// 1.29 and later) or none (no kube-proxy, no Service data path).
+    #[arg(long, value_enum, default_value_t = kube_proxy::ProxyMode::Iptables)]
+    #[serde(default)]
+    pub proxy_mode: kube_proxy::ProxyMode,
+
+    /// kube-proxy's minSyncPeriod [default: kube-proxy's own, 1s].
+    #[arg(long, value_parser = seamless_proto::duration::parse)]
+    #[serde(default)]
+    pub proxy_min_sync_period: Option<Duration>,
+
     /// Internal: the inner lab's configuration, as JSON.
     #[arg(long, hide = true)]
     #[serde(skip)]
@@ -115,6 +127,8 @@ async fn outer(opts: UpOpts) -> anyhow::Result<i32> {
         &opts.kubernetes_version,
         exe.as_deref(),
     )?;
+    // Before anything starts: kube-proxy there, its version has the mode.
+    kube_proxy::preflight(&bins.dir, opts.proxy_mode, opts.proxy_min_sync_period)?;
     crate::host::sandbox::require(&[
         ("unshare", "util-linux"),
         ("nsenter", "util-linux"),
@@ -178,10 +192,11 @@ async fn outer(opts: UpOpts) -> anyhow::Result<i32> {
                     tokio::spawn(forward::tcp_to_unix(l, root.join("api.sock")));
                 }
                 eprintln!(
-                    "seamless-lab: {} node(s) Ready in {:.1} s; the API server is on 127.0.0.1:{port}; \
-                     component logs in {}/logs (inside the lab); Ctrl+C ends the cluster",
+                    "seamless-lab: {} node(s) Ready in {:.1} s (kube-proxy: {}); the API server is on \
+                     127.0.0.1:{port}; component logs in {}/logs (inside the lab); Ctrl+C ends the cluster",
                     opts.nodes,
                     started.elapsed().as_secs_f64(),
+                    opts.proxy_mode,
                     STATE
                 );
                 println!("export KUBECONFIG={}", kubeconfig.display());
@@ -236,7 +251,7 @@ async fn inside(inner: Inner) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A running cluster: control plane and kubelets.
+/// A running cluster: control plane, kubelets and kube-proxies.
 pub struct Running {
     /// The control plane (stopped on drop).
     pub control_plane: ControlPlaneHandle,
@@ -244,6 +259,8 @@ pub struct Running {
     pub nodes: Vec<Arc<NodeCtx>>,
     /// The admin client.
     pub admin: kube::Client,
+    /// The nodes' kube-proxies (stopped on drop).
+    pub proxies: kube_proxy::KubeProxies,
     /// The kubelets' tasks.
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -252,10 +269,11 @@ impl Running {
     /// Stops the kubelets first (so nothing reports the API server's
     /// going as an error), then the control plane. The pods' processes
     /// go with the world's PID namespace.
-    pub fn stop(self) {
+    pub fn stop(mut self) {
         for t in &self.tasks {
             t.abort();
         }
+        self.proxies.stop();
         if let Ok(mut cp) = self.control_plane.lock() {
             cp.stop();
         }
@@ -265,8 +283,9 @@ impl Running {
 /// The control plane behind a lock (it is stopped from a blocking thread).
 pub type ControlPlaneHandle = Arc<Mutex<control_plane::ControlPlane>>;
 
-/// Starts the network, control plane and one kubelet per node, and waits
-/// until every node is Ready. `sink` gets the kubelets' steps (default: a
+/// Starts the network, control plane and one kubelet and kube-proxy per
+/// node, and waits until every node is Ready and every kube-proxy has
+/// synced its rules once. `sink` gets the kubelets' steps (default: a
 /// JSONL file in the state directory and the debug log).
 async fn start(
     state: &Path,
@@ -325,6 +344,17 @@ async fn start(
             })
         }
     };
+    let mut proxies = kube_proxy::KubeProxies::new(
+        kube_proxy::preflight(
+            &inner.bins,
+            inner.opts.proxy_mode,
+            inner.opts.proxy_min_sync_period,
+        )?,
+        &cp.pki,
+        &cp.server,
+        &state.join("kube-proxy"),
+        &cp.log_dir,
+    )?;
     let mut nodes = Vec::new();
     let mut tasks = Vec::new();
     for net in nets {
@@ -344,6 +374,8 @@ async fn start(
             version,
         ));
         node::register(&ctx, version).await?;
+        // kube-proxy reads its Node at start: only after the registration.
+        proxies.start(&ctx.net)?;
         tasks.push(tokio::spawn(node::lease_loop(Arc::clone(&ctx))));
         let c = Arc::clone(&ctx);
         tasks.push(tokio::spawn(async move {
@@ -353,10 +385,12 @@ async fn start(
         }));
         nodes.push(ctx);
     }
+    proxies.wait_synced(inner.opts.timeout).await?;
     Ok(Running {
         control_plane: Arc::new(Mutex::new(cp)),
         nodes,
         admin,
+        proxies,
         tasks,
     })
 }
