@@ -15,6 +15,7 @@ mod inspect;
 mod limits;
 mod probe;
 mod recorder;
+mod serve;
 pub mod session;
 pub mod stopping;
 mod summary;
@@ -109,12 +110,21 @@ pub struct ProbeOpts {
     /// Largest body drained, bytes; a longer body is classified oversized.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Serve the control endpoint on ADDR (e.g. 0.0.0.0:9090): status,
+    /// time, stop and the finished log, over GET (`seamless_proto::control`);
+    /// after the probing the agent keeps serving until SIGTERM. Needs --out.
+    #[arg(long, value_name = "ADDR", requires = "out")]
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// Runs a parsed command; returns the process exit code.
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
     match opts.command {
-        Command::Probe(p) => session::run_probe(p, &StopFlag::from_signals()?),
+        Command::Probe(p) => match p.serve {
+            Some(addr) => serve::run_serving(p, addr, &StopFlag::from_signals()?),
+            None => session::run_probe(p, &StopFlag::from_signals()?),
+        },
         Command::Inspect(i) => inspect::run(&i),
     }
 }

@@ -11,12 +11,15 @@
 //! - [`row`]: one probe as a flat row, the columns of `seamless-agent
 //!   inspect` and `seamless-analyzer export`.
 //! - [`clock`]: the wall clock every writer stamps with.
+//! - [`control`]: the agent's control endpoint (`probe --serve`) that
+//!   `seamless-controller experiment` reaches through `pods/proxy`.
 //! - [`duration`]: the one duration grammar of every command line
 //!   (`500ms`, `10s`, `2m`).
 //! - `logging` (feature `logging`, or `env-filter` for EnvFilter): the
 //!   binaries' one logging setup, `RUST_LOG` as tracing-subscriber reads it.
 
 pub mod clock;
+pub mod control;
 pub mod duration;
 pub mod log;
 #[cfg(feature = "logging")]
