@@ -393,3 +393,51 @@ fn a_mode_the_version_lacks_is_refused_up_front() {
         String::from_utf8_lossy(&out.stderr).contains("possible values: iptables, nftables, none")
     );
 }
+
+/// A kube-proxy that fails to start ends `up` with its log, not a
+/// timeout, and leaves nothing behind.
+#[test]
+fn a_failing_kube_proxy_shows_its_log() {
+    let Some(bin) = cluster_common::components_or_skip("the failing kube-proxy test") else {
+        return;
+    };
+    let _one = cluster_common::one_lab();
+    let before = host_state();
+    let fake = tempfile::tempdir().unwrap();
+    for c in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        std::os::unix::fs::symlink(bin.join(c), fake.path().join(c)).unwrap();
+    }
+    let kube_proxy = fake.path().join("kube-proxy");
+    std::fs::write(
+        &kube_proxy,
+        "#!/bin/sh\ncase \"$1\" in --version) echo Kubernetes v1.37.2;;\n\
+         *) echo 'F1201 the fake kube-proxy refuses' \"$1\" >&2; exit 1;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kube_proxy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(lab())
+        .args(["up", "--nodes", "1", "--kubernetes-bin"])
+        .arg(fake.path())
+        .arg("--kubeconfig")
+        .arg(fake.path().join("kubeconfig"))
+        .arg("--agent-bin")
+        .arg(seamless_testkit::workspace_bin("seamless-agent"))
+        .env("RUST_LOG", "error")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("kube-proxy-node-a exited")
+            && err.contains("F1201 the fake kube-proxy refuses --config="),
+        "{err}"
+    );
+    assert_eq!(before, host_state(), "the host is unchanged");
+}

@@ -356,7 +356,7 @@ async fn start(
         &cp.log_dir,
     )?;
     let mut nodes = Vec::new();
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     for net in nets {
         let pair = cp
             .pki
@@ -375,7 +375,10 @@ async fn start(
         ));
         node::register(&ctx, version).await?;
         // kube-proxy reads its Node at start: only after the registration.
-        proxies.start(&ctx.net)?;
+        if let Err(e) = proxies.start(&ctx.net) {
+            tasks.iter().for_each(|t| t.abort());
+            return Err(e.into());
+        }
         tasks.push(tokio::spawn(node::lease_loop(Arc::clone(&ctx))));
         let c = Arc::clone(&ctx);
         tasks.push(tokio::spawn(async move {
@@ -385,7 +388,11 @@ async fn start(
         }));
         nodes.push(ctx);
     }
-    proxies.wait_synced(inner.opts.timeout).await?;
+    if let Err(e) = proxies.wait_synced(inner.opts.timeout).await {
+        // Quiet kubelets while the control plane goes with the error.
+        tasks.iter().for_each(|t| t.abort());
+        return Err(e.into());
+    }
     Ok(Running {
         control_plane: Arc::new(Mutex::new(cp)),
         nodes,
