@@ -449,6 +449,20 @@ impl KubeProxies {
         Ok(())
     }
 
+    /// Removes the kube-proxies that have exited, returning each one's
+    /// exit and the end of its log.
+    pub fn reap_dead(&mut self) -> Vec<ProcessError> {
+        let mut dead = Vec::new();
+        self.proxies.retain_mut(|p| match p.process.check() {
+            Ok(()) => true,
+            Err(e) => {
+                dead.push(e);
+                false
+            }
+        });
+        dead
+    }
+
     /// Stops them, newest first.
     pub fn stop(&mut self) {
         while let Some(mut p) = self.proxies.pop() {

@@ -241,11 +241,18 @@ async fn inside(inner: Inner) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("preparing the sandbox: {e}"))?;
     let state = PathBuf::from(STATE);
     std::fs::create_dir_all(&state)?;
-    let cluster = start(&state, &inner, None).await?;
+    let mut cluster = start(&state, &inner, None).await?;
     std::fs::write(state.join("ready"), "")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // A kube-proxy that dies is reported with its log, once.
+            _ = tick.tick() => for e in cluster.proxies.reap_dead() {
+                tracing::error!("{e}");
+            },
+        }
     }
     cluster.stop();
     Ok(0)
