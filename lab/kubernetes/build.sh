@@ -66,6 +66,11 @@ build() {
 }
 
 build etcd "$emod" go.etcd.io/etcd/server/v3
+# Cluster DNS, where the version names one (COREDNS_VERSION).
+if [ -f "$kmod/COREDNS_VERSION" ]; then
+  cdir="$here/coredns-$(cat "$kmod/COREDNS_VERSION")"
+  build coredns "$cdir" github.com/coredns/coredns
+fi
 for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl; do
   build "$c" "$kmod" "k8s.io/kubernetes/cmd/$c" "$ldflags"
 done

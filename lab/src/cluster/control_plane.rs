@@ -201,6 +201,12 @@ impl ControlPlane {
         }
     }
 
+    /// Adds a component the control plane owns from now on (stopped with
+    /// it, newest first).
+    pub fn adopt(&mut self, c: Component) {
+        self.components.push(c);
+    }
+
     /// Ok while every component runs.
     pub fn check(&mut self) -> Result<(), ProcessError> {
         for c in &mut self.components {

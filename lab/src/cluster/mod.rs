@@ -15,6 +15,7 @@
 pub mod bins;
 pub mod client;
 pub mod control_plane;
+pub mod dns;
 pub mod forward;
 pub mod kube_proxy;
 pub mod network;
@@ -313,8 +314,25 @@ async fn start(
     std::thread::spawn(move || {
         let _ = tx.send(control_plane::ControlPlane::start(&bins, &st, timeout));
     });
-    let cp = rx.await.context("the control plane's thread died")??;
+    let mut cp = rx.await.context("the control plane's thread died")??;
     let admin = client::from_kubeconfig(&cp.admin_kubeconfig).await?;
+    // Cluster DNS, where a coredns binary is there.
+    let coredns = inner.bins.join("coredns");
+    let dns = if coredns.is_file() {
+        let pair = cp.pki.client("seamless-lab-coredns", &["system:masters"])?;
+        let kc = cp.pki.kubeconfig("coredns.kubeconfig", &cp.server, &pair)?;
+        let dir = state.join("coredns");
+        std::fs::create_dir_all(&dir)?;
+        cp.adopt(dns::start(&coredns, &kc, &dir, &cp.log_dir.clone())?);
+        Some(dns::DNS_IP)
+    } else {
+        eprintln!(
+            "seamless-lab: no coredns in {}: pods get no cluster DNS (names like \
+             web.seamless-demo.svc do not resolve); `bash lab/kubernetes/build.sh` builds it",
+            inner.bins.display()
+        );
+        None
+    };
     // The version the API server reports (with --kubernetes-bin, whatever
     // those binaries are), for the nodes' kubeletVersion and the probes'
     // User-Agent.
@@ -372,14 +390,16 @@ async fn start(
             .pki
             .kubeconfig(&format!("{}.kubeconfig", net.name), &cp.server, &pair)?;
         let client = client::from_kubeconfig(&kc).await?;
-        let ctx = Arc::new(NodeCtx::new(
+        let mut ctx = NodeCtx::new(
             net,
             client,
             inner.agent.clone(),
             state.join("pods"),
             Arc::clone(&sink),
             version,
-        ));
+        );
+        ctx.dns = dns;
+        let ctx = Arc::new(ctx);
         node::register(&ctx, version).await?;
         // kube-proxy reads its Node at start: only after the registration.
         if let Err(e) = proxies.start(&ctx.net) {

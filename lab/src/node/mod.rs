@@ -12,6 +12,7 @@
 //! [`probe`] (readiness), [`status`] (what it posts), [`events`] (its
 //! steps, for the timeline).
 
+pub mod dns;
 pub mod events;
 pub mod pod;
 pub mod probe;
@@ -51,6 +52,8 @@ pub struct NodeCtx {
     pub sink: Sink,
     /// The probes' User-Agent (kube-probe/MAJOR.MINOR).
     pub probe_agent: String,
+    /// The cluster DNS server (kubelet's --cluster-dns), if the lab runs one.
+    pub dns: Option<Ipv4Addr>,
     /// Pod addresses in use (last octet).
     ips: Mutex<BTreeSet<u8>>,
 }
@@ -73,6 +76,7 @@ impl NodeCtx {
             pods_dir,
             sink,
             probe_agent: format!("kube-probe/{}", mm.join(".")),
+            dns: None,
             ips: Mutex::new(BTreeSet::new()),
         }
     }

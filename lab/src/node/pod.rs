@@ -233,6 +233,13 @@ impl Worker {
             netns: self.sandbox.ns.name.clone(),
             dir: self.sandbox.dir.join(&c.name),
             log: self.ctrs[i].log.clone(),
+            resolv_conf: super::dns::resolv_conf(&self.pod, ctx.dns),
+            hosts: (!self.sandbox.host_network).then(|| {
+                super::dns::hosts(
+                    &self.sandbox.ip.to_string(),
+                    &self.pod.metadata.name.clone().unwrap_or_default(),
+                )
+            }),
         };
         match runtime::start(&spec, &ctx.agent_bin) {
             Ok(child) => {

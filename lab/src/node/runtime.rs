@@ -69,6 +69,10 @@ pub struct ContainerSpec {
     pub dir: PathBuf,
     /// Its log (stdout and stderr).
     pub log: PathBuf,
+    /// /etc/resolv.conf, when the pod's DNS policy gives it one.
+    pub resolv_conf: Option<String>,
+    /// /etc/hosts, kubelet-managed (pod network only).
+    pub hosts: Option<String>,
 }
 
 /// Starting a container failed.
@@ -133,34 +137,25 @@ pub fn argv(spec: &ContainerSpec, agent_bin: &Path) -> Result<Vec<String>, Runti
 /// program, so the child's PID is the program's.
 pub fn start(spec: &ContainerSpec, agent_bin: &Path) -> Result<Child, RuntimeError> {
     let argv = argv(spec, agent_bin)?;
-    std::fs::create_dir_all(&spec.dir).map_err(|e| RuntimeError::Io(spec.dir.clone(), e))?;
+    let root = spec.dir.join("root");
+    std::fs::create_dir_all(&root).map_err(|e| RuntimeError::Io(root.clone(), e))?;
     let mut binds = spec.mounts.clone();
+    let mut file = |name: &str, text: &str, at: &str| -> Result<(), RuntimeError> {
+        let p = spec.dir.join(name);
+        std::fs::write(&p, text).map_err(|e| RuntimeError::Io(p.clone(), e))?;
+        binds.push((p, at.into()));
+        Ok(())
+    };
     if spec.program == Program::Nginx {
-        let conf = spec.dir.join("nginx.conf");
-        std::fs::write(&conf, nginx_conf()).map_err(|e| RuntimeError::Io(conf.clone(), e))?;
-        binds.push((conf, "/etc/nginx/nginx.conf".into()));
+        file("nginx.conf", &nginx_conf(), "/etc/nginx/nginx.conf")?;
     }
-    // The container sees the host's filesystem: a bind needs its target to
-    // exist there, and the lab never creates anything outside its own
-    // directories.
-    for (_, dst) in &binds {
-        if !Path::new(dst).exists() {
-            return Err(RuntimeError::Missing(format!(
-                "the mount path {dst} does not exist on this machine: seamless-lab binds \
-                 volumes onto the host's directories and creates none"
-            )));
-        }
+    if let Some(text) = &spec.resolv_conf {
+        file("resolv.conf", text, "/etc/resolv.conf")?;
     }
-    let mut script = String::from("set -e; ");
-    for (src, dst) in &binds {
-        let (src, dst) = (q(&src.display().to_string()), q(dst));
-        script.push_str(&format!("mount --bind {src} {dst}; "));
+    if let Some(text) = &spec.hosts {
+        file("hosts", text, "/etc/hosts")?;
     }
-    // A private /run last: the volumes' sources live under the lab's /run.
-    script.push_str(&format!(
-        "mount -t tmpfs tmpfs /run; hostname {}; exec \"$@\"",
-        q(&spec.hostname)
-    ));
+    let script = root_script(&root, &binds, &spec.hostname)?;
     let log =
         std::fs::File::create(&spec.log).map_err(|e| RuntimeError::Io(spec.log.clone(), e))?;
     let log2 = log
@@ -191,12 +186,72 @@ pub fn start(spec: &ContainerSpec, agent_bin: &Path) -> Result<Child, RuntimeErr
     cmd.spawn().map_err(RuntimeError::Spawn)
 }
 
+/// The shell that builds the container's root and execs its program: a
+/// tmpfs root holding a recursive bind of every top-level directory of the
+/// host (symlinks such as /bin -> usr/bin copied as links), the world's
+/// /proc, /sys and /dev, a private /run and /tmp, then the volumes at their
+/// mount paths, then `chroot`. All of it in the container's own mount
+/// namespace (`unshare --mount --propagation private`): the host sees none
+/// of it. A mount path under a missing top-level directory (/data) is made
+/// in the tmpfs root; one that would have to be created inside a host
+/// directory is refused: the lab never writes outside its own directories.
+fn root_script(
+    root: &Path,
+    binds: &[(PathBuf, String)],
+    hostname: &str,
+) -> Result<String, RuntimeError> {
+    let r = q(&root.display().to_string());
+    let mut s = format!(
+        "set -e; R={r}; mount -t tmpfs -o mode=0755 tmpfs \"$R\"; \
+         for d in /*; do n=${{d#/}}; case \"$n\" in proc|sys|dev|run|tmp) continue;; esac; \
+         if [ -L \"$d\" ]; then cp -P \"$d\" \"$R/$n\"; \
+         elif [ -d \"$d\" ]; then mkdir \"$R/$n\"; mount --rbind \"$d\" \"$R/$n\"; fi; done; \
+         mkdir \"$R/proc\" \"$R/sys\" \"$R/dev\" \"$R/run\" \"$R/tmp\"; \
+         mount --rbind /proc \"$R/proc\"; mount --rbind /sys \"$R/sys\"; \
+         mount --rbind /dev \"$R/dev\"; mount -t tmpfs tmpfs \"$R/run\"; \
+         mount -t tmpfs -o mode=1777 tmpfs \"$R/tmp\"; "
+    );
+    for (src, dst) in binds {
+        let target = Path::new(dst);
+        if !target.is_absolute() {
+            return Err(RuntimeError::Missing(format!(
+                "the mount path {dst} is not absolute"
+            )));
+        }
+        if !target.exists() {
+            let top = target.components().nth(1).map(|c| Path::new("/").join(c));
+            if top.as_deref().is_some_and(Path::exists) {
+                return Err(RuntimeError::Missing(format!(
+                    "the mount path {dst} does not exist on this machine, and seamless-lab \
+                     creates nothing inside the host's directories"
+                )));
+            }
+        }
+        let (src_q, dst_q) = (q(&src.display().to_string()), q(dst));
+        let mk = if src.is_dir() {
+            format!("mkdir -p \"$R\"{dst_q}")
+        } else {
+            format!(
+                "mkdir -p \"$(dirname \"$R\"{dst_q})\"; [ -e \"$R\"{dst_q} ] || : > \"$R\"{dst_q}"
+            )
+        };
+        s.push_str(&format!(
+            "[ -e \"$R\"{dst_q} ] || {{ {mk}; }}; mount --bind {src_q} \"$R\"{dst_q}; "
+        ));
+    }
+    s.push_str(&format!(
+        "hostname {}; exec chroot \"$R\" \"$@\"",
+        q(hostname)
+    ));
+    Ok(s)
+}
+
 /// Runs `command` inside a running container's namespaces (an exec
 /// preStop hook): `nsenter --target PID --net --mount --uts`.
 pub fn exec_in(pid: u32, command: &[String]) -> Command {
     let mut cmd = Command::new("nsenter");
     cmd.arg(format!("--target={pid}"))
-        .args(["--net", "--mount", "--uts", "--"])
+        .args(["--net", "--mount", "--uts", "--root", "--wd", "--"])
         .args(command)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
