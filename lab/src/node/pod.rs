@@ -219,11 +219,24 @@ impl Worker {
                 return;
             }
         };
+        let env = spec::env(&self.pod, c, &self.sandbox.ip.to_string(), host_ip);
         let spec = ContainerSpec {
             program,
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
-            env: spec::env(&self.pod, c, &self.sandbox.ip.to_string(), host_ip),
+            // $(VAR) in command and args expands against the container's
+            // environment (kubelet's kubecontainer.ExpandContainerCommandAndArgs).
+            command: c
+                .command
+                .iter()
+                .flatten()
+                .map(|a| spec::expand(a, &env))
+                .collect(),
+            args: c
+                .args
+                .iter()
+                .flatten()
+                .map(|a| spec::expand(a, &env))
+                .collect(),
+            env,
             mounts,
             hostname: if self.sandbox.host_network {
                 ctx.net.name.clone()
