@@ -26,8 +26,10 @@ fn rollout_opts(args: &[&str]) -> seamless_controller::rollout::Opts {
         "unused",
     ];
     full.extend_from_slice(args);
-    let Command::Rollout(o) = Opts::try_parse_from(full).unwrap().command;
-    o
+    match Opts::try_parse_from(full).unwrap().command {
+        Command::Rollout(o) => o,
+        other => panic!("not rollout: {other:?}"),
+    }
 }
 
 /// Runs a rollout with this trigger against the fixture, interrupts it

@@ -16,8 +16,8 @@
 //! [`execute`] with [`Params`] and a [`Trigger`] (one rollout on a given
 //! client), [`Summary`] and [`Error`]; the modules are the implementation.
 
-mod complete;
-mod discover;
+pub(crate) mod complete;
+pub(crate) mod discover;
 pub mod error;
 mod params;
 mod preflight;
@@ -43,11 +43,6 @@ pub use trigger::Trigger;
 
 /// Options of `rollout`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(
-    clap::ArgGroup::new("trigger")
-        .required(true)
-        .args(["move_to_node", "alternate_nodes", "restart", "image", "patch"])
-))]
 pub struct Opts {
     /// The Deployment to roll.
     pub deployment: String,
@@ -58,6 +53,33 @@ pub struct Opts {
     /// kubeconfig, the in-cluster service account is used.
     #[arg(long)]
     pub context: Option<String>,
+    /// What starts the rollout.
+    #[command(flatten)]
+    pub triggers: TriggerOpts,
+    /// Service whose EndpointSlices to follow (repeatable) [default: every
+    /// Service in the namespace whose selector matches the pod template].
+    #[arg(long, value_name = "NAME")]
+    pub service: Vec<String>,
+    /// The most to wait, from the start until the old pods are gone.
+    #[arg(long, default_value = "10m", value_parser = seamless_proto::duration::parse)]
+    pub timeout: Duration,
+    /// How long to keep recording after the old pods are gone.
+    #[arg(long, default_value = "5s", value_parser = seamless_proto::duration::parse)]
+    pub settle: Duration,
+    /// The run directory (created if needed; must not hold a timeline yet).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub out: PathBuf,
+}
+
+/// The trigger flags, exactly one of them (shared by `rollout` and
+/// `experiment`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("trigger")
+        .required(true)
+        .args(["move_to_node", "alternate_nodes", "restart", "image", "patch"])
+))]
+pub struct TriggerOpts {
     /// Trigger: move the pods to NODE (sets spec.template.spec.nodeName).
     #[arg(long, value_name = "NODE")]
     pub move_to_node: Option<String>,
@@ -75,22 +97,16 @@ pub struct Opts {
     /// Trigger: apply a strategic merge patch read from a YAML or JSON file.
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
-    /// Service whose EndpointSlices to follow (repeatable) [default: every
-    /// Service in the namespace whose selector matches the pod template].
-    #[arg(long, value_name = "NAME")]
-    pub service: Vec<String>,
-    /// The most to wait, from the start until the old pods are gone.
-    #[arg(long, default_value = "10m", value_parser = seamless_proto::duration::parse)]
-    pub timeout: Duration,
-    /// How long to keep recording after the old pods are gone.
-    #[arg(long, default_value = "5s", value_parser = seamless_proto::duration::parse)]
-    pub settle: Duration,
-    /// The run directory (created if needed; must not hold a timeline yet).
-    #[arg(long, value_name = "RUN_DIR")]
-    pub out: PathBuf,
 }
 
 impl Opts {
+    /// The trigger the flags ask for.
+    pub fn trigger(&self) -> Result<Trigger, Error> {
+        self.triggers.trigger()
+    }
+}
+
+impl TriggerOpts {
     /// The trigger the flags ask for.
     pub fn trigger(&self) -> Result<Trigger, Error> {
         if let Some(node) = &self.move_to_node {
@@ -127,9 +143,17 @@ impl Opts {
 /// service account (with `--context` when given); returns it with the
 /// namespace to use.
 pub async fn client(opts: &Opts) -> Result<(kube::Client, String), Error> {
-    let config = match &opts.context {
+    client_for(opts.context.as_deref(), opts.namespace.as_deref()).await
+}
+
+/// [`client`] from a context and a namespace, either absent.
+pub async fn client_for(
+    context: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<(kube::Client, String), Error> {
+    let config = match context {
         Some(ctx) => kube::Config::from_kubeconfig(&KubeConfigOptions {
-            context: Some(ctx.clone()),
+            context: Some(ctx.to_owned()),
             ..Default::default()
         })
         .await
@@ -138,16 +162,15 @@ pub async fn client(opts: &Opts) -> Result<(kube::Client, String), Error> {
             .await
             .map_err(|e| Error::Config(Box::new(e)))?,
     };
-    let namespace = opts
-        .namespace
-        .clone()
+    let namespace = namespace
+        .map(str::to_owned)
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config).map_err(|e| Error::Config(Box::new(e)))?;
     Ok((client, namespace))
 }
 
 /// Resolves Ctrl+C or SIGTERM.
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
