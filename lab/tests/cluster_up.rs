@@ -242,6 +242,12 @@ fn a_real_control_plane_rolls_the_seeds_workload() {
         t("pod_deleted"),
     );
     assert!(seen <= pre && pre <= term && term <= exit && exit <= deleted);
+    // nginx closes its listener on SIGTERM, measured from the pod's side.
+    let closed = t("listener_closed");
+    assert!(
+        term <= closed && closed <= exit + 5_000_000,
+        "listener closed at {closed}, SIGTERM {term}, exit {exit}"
+    );
     let sleep_ms = (term - pre) / 1_000_000;
     assert!(
         (9_900..11_000).contains(&sleep_ms),

@@ -493,21 +493,56 @@ impl Worker {
 
     /// SIGTERM; SIGKILL once the rest of the budget (>= 2 s) is spent.
     fn sigterm(&mut self, ctx: &NodeCtx, i: usize, deleted_at: Instant) {
-        let grace = grace_period(&self.pod, false);
-        let left = grace.saturating_sub(deleted_at.elapsed()).max(MIN_GRACE);
+        let left = sigterm_budget(grace_period(&self.pod, false), deleted_at.elapsed());
         if let Some(child) = &self.ctrs[i].child {
+            let port = self.ctrs[i]
+                .spec
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+                .map(|p| p.container_port as u16);
+            if let Some(port) = port {
+                self.watch_listener(ctx, i, port);
+            }
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
             let name = self.ctrs[i].spec.name.clone();
-            ctx.event(
-                &self.pod,
-                Step::Sigterm,
-                &name,
-                &format!("kill in {}ms", left.as_millis()),
-            );
+            let detail = format!("kill in {}ms", left.as_millis());
+            ctx.event(&self.pod, Step::Sigterm, &name, &detail);
         }
         self.ctrs[i].term = Term::Stopping {
             kill_at: Instant::now() + left,
         };
+    }
+
+    /// Times the close of container `i`'s listener: from the pod's network
+    /// namespace, a connect to its address every 100 us until one is
+    /// refused (for at most the grace budget plus a second), reported as
+    /// [`Step::ListenerClosed`] with the refused attempt's start.
+    fn watch_listener(&self, ctx: &NodeCtx, i: usize, port: u16) {
+        let addr = std::net::SocketAddr::from((self.sandbox.ip, port));
+        let until = Instant::now() + grace_period(&self.pod, false) + Duration::from_secs(1);
+        let (sink, pod, node) = (ctx.sink.clone(), self.pod.clone(), ctx.net.name.clone());
+        let container = self.ctrs[i].spec.name.clone();
+        let _ = self.sandbox.ns.spawn_thread(move || {
+            while Instant::now() < until {
+                let at = seamless_proto::clock::now_ns();
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        sink(super::events::KubeletEvent {
+                            t_ns: at,
+                            node,
+                            pod: key(&pod),
+                            step: Step::ListenerClosed,
+                            container,
+                            detail: format!("{addr} refused"),
+                        });
+                        return;
+                    }
+                    _ => std::thread::sleep(Duration::from_micros(100)),
+                }
+            }
+        });
     }
 
     /// Posts the status (strategic merge, UID precondition); a failure is
