@@ -5,7 +5,6 @@
 //! expected rather than mistaken for the service's.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rustix::process::{Resource, getrlimit, setrlimit};
 
@@ -29,22 +28,16 @@ pub fn ephemeral_ports() -> Option<(u16, u16)> {
     Some((it.next()??, it.next()??))
 }
 
-/// Warnings for a planned load.
+/// Warnings for a planned load: `in_flight` probes (and connections) at
+/// worst, `new_conn_rate` new connections a second in open loop.
 pub fn warnings(
-    rate: Option<f64>,
-    concurrency: Option<u32>,
-    timeout: Duration,
+    in_flight: u64,
+    new_conn_rate: Option<f64>,
     target: SocketAddr,
     fd_limit: Option<u64>,
     ports: Option<(u16, u16)>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    // Worst case in flight: every probe waits out the connect and the read timeout.
-    let in_flight = match (rate, concurrency) {
-        (Some(r), _) => (r * 2.0 * timeout.as_secs_f64()).ceil() as u64,
-        (None, Some(c)) => u64::from(c),
-        (None, None) => 0,
-    };
     if let Some(limit) = fd_limit
         && in_flight + 64 > limit
     {
@@ -53,7 +46,7 @@ pub fn warnings(
              but the fd limit is {limit}: expect local_fd_exhausted errors (raise `ulimit -n` or lower --rate/--timeout)"
         ));
     }
-    if let (Some(r), Some((lo, hi))) = (rate, ports) {
+    if let (Some(r), Some((lo, hi))) = (new_conn_rate, ports) {
         let range = f64::from(hi.saturating_sub(lo)) + 1.0;
         // The server keeps each connection's 4-tuple in TIME_WAIT for 60 s.
         if !target.ip().is_loopback() && r * 60.0 > range {
@@ -75,45 +68,15 @@ mod tests {
     #[test]
     fn warns_only_when_the_load_exceeds_limits() {
         let remote: SocketAddr = "198.18.100.10:80".parse().unwrap();
-        let t = Duration::from_secs(1);
-        assert!(
-            warnings(
-                Some(400.0),
-                None,
-                t,
-                remote,
-                Some(65536),
-                Some((32768, 60999))
-            )
-            .is_empty()
-        );
-        let w = warnings(
-            Some(5000.0),
-            None,
-            t,
-            remote,
-            Some(1024),
-            Some((32768, 60999)),
-        );
+        let ports = Some((32768, 60999));
+        assert!(warnings(800, Some(400.0), remote, Some(65536), ports).is_empty());
+        let w = warnings(10_000, Some(5000.0), remote, Some(1024), ports);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("fd limit is 1024"));
         assert!(w[1].contains("ephemeral ports"));
         let local: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        assert!(
-            warnings(
-                Some(5000.0),
-                None,
-                t,
-                local,
-                Some(1 << 20),
-                Some((32768, 60999))
-            )
-            .is_empty()
-        );
-        assert_eq!(
-            warnings(None, Some(2000), t, local, Some(1024), None).len(),
-            1
-        );
+        assert!(warnings(10_000, Some(5000.0), local, Some(1 << 20), ports).is_empty());
+        assert_eq!(warnings(2000, None, local, Some(1024), None).len(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use seamless_proto::log::{LogError, LogWriter};
 
 use crate::probe::ProbeResult;
-use crate::summary::Tally;
+use crate::summary::{RunTally, Tally};
 
 /// Frames are cut this often; with the workers' 25 ms hand-off, a finished
 /// probe reaches the kernel within 100 ms.
@@ -67,8 +67,8 @@ impl Progress {
 pub fn run<W: Write>(
     rx: Receiver<Vec<ProbeResult>>,
     mut writer: LogWriter<W>,
-) -> Result<(Tally, W), RecorderError> {
-    let mut tally = Tally::default();
+) -> Result<(RunTally, W), RecorderError> {
+    let mut tally = RunTally::default();
     let mut progress = std::io::stderr().is_terminal().then(|| Progress {
         interval: Tally::default(),
         last: Instant::now(),

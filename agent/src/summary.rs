@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use seamless_proto::{Outcome, Probe};
+use seamless_proto::{ConnState, Mode, Outcome, Probe};
 use serde::Serialize;
 
 fn histogram() -> Histogram<u64> {
@@ -22,6 +22,38 @@ pub struct Tally {
     last_start_ns: u64,
     streak: u64,
     longest_streak: u64,
+    conns: [u64; ConnState::ALL.len()],
+}
+
+/// A run's counts: all probes, and each mode's.
+#[derive(Default)]
+pub struct RunTally {
+    /// Every probe.
+    pub all: Tally,
+    modes: [Tally; Mode::ALL.len()],
+}
+
+impl RunTally {
+    /// Counts one probe (see [`Tally::add`]).
+    pub fn add(&mut self, p: &Probe) {
+        self.all.add(p);
+        self.modes[usize::from(p.mode.as_u8())].add(p);
+    }
+
+    /// The counts of one mode.
+    pub fn mode(&self, m: Mode) -> &Tally {
+        &self.modes[usize::from(m.as_u8())]
+    }
+
+    /// Probes counted.
+    pub fn probes(&self) -> u64 {
+        self.all.probes()
+    }
+
+    /// The summary of every probe.
+    pub fn summary(&self, intended_rate: Option<f64>, elapsed_ns: u64) -> Summary {
+        self.all.summary(intended_rate, elapsed_ns)
+    }
 }
 
 impl Default for Tally {
@@ -35,6 +67,7 @@ impl Default for Tally {
             last_start_ns: 0,
             streak: 0,
             longest_streak: 0,
+            conns: [0; ConnState::ALL.len()],
         }
     }
 }
@@ -44,6 +77,9 @@ impl Tally {
     /// streaks to mean anything.
     pub fn add(&mut self, p: &Probe) {
         self.counts[usize::from(p.outcome.as_u8())] += 1;
+        if let Some(c) = p.conn {
+            self.conns[usize::from(c.state.as_u8())] += 1;
+        }
         if p.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(p.total_ns.max(1));
         }
@@ -145,6 +181,13 @@ impl Tally {
             ok_latency: q(&self.ok_latency),
             connect: q(&self.connect),
             schedule_lag: q(&self.lag),
+            connections: ConnState::ALL
+                .iter()
+                .filter(|&&c| self.conns[usize::from(c.as_u8())] > 0)
+                .map(|&c| (c.name().to_owned(), self.conns[usize::from(c.as_u8())]))
+                .collect(),
+            skipped_local_backoff: 0,
+            by_mode: BTreeMap::new(),
             log: None,
         }
     }
@@ -203,6 +246,15 @@ pub struct Summary {
     pub connect: Quantiles,
     /// Actual start minus intended start (coordinated omission shows here).
     pub schedule_lag: Quantiles,
+    /// Reuse mode: probes by connection state (`reused`, `opened`,
+    /// `after_failure`, `after_close`, `after_idle_error`; only those seen).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub connections: BTreeMap<String, u64>,
+    /// Open-loop slots skipped while backing off on local errors.
+    pub skipped_local_backoff: u64,
+    /// Per mode, when the run had more than one (or a mode other than new).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_mode: BTreeMap<String, Summary>,
     /// The log file.
     pub log: Option<LogStats>,
 }
@@ -245,6 +297,33 @@ impl Summary {
             ms(self.schedule_lag.p99_ns),
             ms(self.schedule_lag.max_ns)
         );
+        if !self.connections.is_empty() {
+            s += "\n  connections:";
+            for (name, n) in &self.connections {
+                s += &format!(" {name} {n};");
+            }
+        }
+        if self.skipped_local_backoff > 0 {
+            s += &format!(
+                "\n  skipped while backing off on local errors: {}",
+                self.skipped_local_backoff
+            );
+        }
+        for (mode, m) in &self.by_mode {
+            s += &format!(
+                "\n  mode {mode}: {} probes, {:.1}/s; ok {}, failed {}, local {}; ok p50 {}, p99 {};",
+                m.probes,
+                m.achieved_rate,
+                m.ok,
+                m.failed,
+                m.local_errors,
+                ms(m.ok_latency.p50_ns),
+                ms(m.ok_latency.p99_ns)
+            );
+            for (name, n) in &m.by_outcome {
+                s += &format!(" {name} {n};");
+            }
+        }
         if let Some(log) = &self.log {
             let per = if log.probes > 0 {
                 log.bytes as f64 / log.probes as f64

@@ -28,6 +28,16 @@ pub enum TargetError {
     /// The host resolved to nothing.
     #[error("{0:?} resolved to no address")]
     NoAddress(String),
+    /// A path flag that is not a request path.
+    #[error(
+        "{flag} {path:?}: a path starts with / and has no spaces or control characters, e.g. /sleep?ms=2000"
+    )]
+    Path {
+        /// The flag.
+        flag: String,
+        /// Its value.
+        path: String,
+    },
 }
 
 /// A parsed, resolved target.
@@ -107,20 +117,37 @@ impl Target {
         })
     }
 
-    /// The request bytes: `GET` over HTTP/1.0, no keep-alive.
-    pub fn request(&self) -> Vec<u8> {
+    /// The request bytes for `path`: `GET` over HTTP/1.0 with `Connection:
+    /// close`, or, for `keep_alive`, over HTTP/1.1 (keep-alive by default).
+    pub fn request(&self, path: &str, keep_alive: bool) -> Vec<u8> {
         let host = if self.port == 80 {
             self.host.clone()
         } else {
             format!("{}:{}", self.host, self.port)
         };
+        let (version, connection) = if keep_alive {
+            ("1.1", "")
+        } else {
+            ("1.0", "Connection: close\r\n")
+        };
         format!(
-            "GET {} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: seamless-agent/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-            self.path,
+            "GET {path} HTTP/{version}\r\nHost: {host}\r\nUser-Agent: seamless-agent/{}\r\nAccept: */*\r\n{connection}\r\n",
             env!("CARGO_PKG_VERSION")
         )
         .into_bytes()
     }
+}
+
+/// Checks a `--path`/`--slow` value: it starts with `/` and holds no
+/// whitespace or control characters (it goes into the request line as is).
+pub fn check_path(flag: &str, path: &str) -> Result<(), TargetError> {
+    if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(TargetError::Path {
+            flag: flag.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -141,11 +168,18 @@ mod tests {
         let t = Target::parse("http://localhost:81?q").unwrap();
         assert_eq!(t.path, "/?q");
         assert!(t.addr.ip().is_loopback());
-        let req = String::from_utf8(t.request()).unwrap();
+        let req = String::from_utf8(t.request(&t.path, false)).unwrap();
         assert!(
             req.starts_with("GET /?q HTTP/1.0\r\nHost: localhost:81\r\n"),
             "{req}"
         );
+        assert!(req.contains("Connection: close\r\n"));
+        let req = String::from_utf8(t.request("/x", true)).unwrap();
+        assert!(req.starts_with("GET /x HTTP/1.1\r\n"), "{req}");
+        assert!(!req.contains("Connection:"), "{req}");
+        assert!(check_path("--path", "/sleep?ms=5").is_ok());
+        assert!(check_path("--slow", "sleep").is_err());
+        assert!(check_path("--slow", "/a b").is_err());
     }
 
     #[test]

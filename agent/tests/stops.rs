@@ -263,7 +263,7 @@ fn inspect_prints_csv_and_jsonl_and_flags_corruption() {
     assert_eq!(lines.len(), 22);
     assert!(lines[2].starts_with("probe,"), "{}", lines[2]);
     assert!(
-        lines[2].ends_with(",200,ok,false,false,web-a"),
+        lines[2].ends_with(",200,ok,false,false,web-a,new,,,,"),
         "{}",
         lines[2]
     );

@@ -182,6 +182,7 @@ pub fn generate(dir: &Path, spec: &SynthSpec) -> Result<SynthRun> {
                 status: 0,
                 outcome: i.kind,
                 backend: 0,
+                ..Probe::default()
             }
         } else if local {
             run.local_errors += 1;
@@ -194,6 +195,7 @@ pub fn generate(dir: &Path, spec: &SynthSpec) -> Result<SynthRun> {
                 status: 0,
                 outcome: Outcome::LocalPortExhausted,
                 backend: 0,
+                ..Probe::default()
             }
         } else {
             let first_byte = connect + 150_000 + rng.next() % 300_000 + tail;
@@ -206,6 +208,7 @@ pub fn generate(dir: &Path, spec: &SynthSpec) -> Result<SynthRun> {
                 status: 200,
                 outcome: Outcome::Ok,
                 backend: if start < switch_at { pod_a } else { pod_b },
+                ..Probe::default()
             }
         };
         w.push(&probe).map_err(log_err)?;

@@ -146,6 +146,7 @@ mod tests {
             status: if outcome == Outcome::Ok { 200 } else { 0 },
             outcome,
             backend: 0,
+            ..Probe::default()
         }
     }
 

@@ -29,7 +29,10 @@ pub mod row;
 pub mod run;
 pub mod timeline;
 
-pub use log::{Header, LogError, LogReader, LogWriter, Probe, ProbeLog, Schedule, TornTail};
+pub use log::{
+    ConnState, ConnUse, Header, LogError, LogReader, LogWriter, Mode, ModeSpec, Probe, ProbeLog,
+    Schedule, TornTail,
+};
 pub use outcome::Outcome;
 pub use row::ProbeRow;
 pub use run::{GroundTruth, RunDir, RunInfo};

@@ -14,12 +14,18 @@
 //! | `failure` | bool | a failure of the service (neither ok nor local) |
 //! | `local` | bool | the prober's own trouble (`local_*`), never downtime |
 //! | `backend` | string or empty | the backend that answered (the `--backend-header` value) |
+//! | `mode` | string | how the probe reached the service ([`crate::Mode::name`]: `new`, `reuse`, `slow`; `new` for version-1 logs) |
+//! | `conn_id` | integer or empty | reuse mode: the pooled connection's id, unique in the log |
+//! | `conn_age_ns` | integer or empty | reuse mode: ns from the connection's connect to this probe's start (0: opened by this probe) |
+//! | `conn_requests` | integer or empty | reuse mode: requests the connection carried before this one |
+//! | `conn_state` | string or empty | reuse mode: `reused`, or why a new connection was opened: `opened`, `after_failure`, `after_close`, `after_idle_error` ([`crate::ConnState`]) |
 //!
 //! Wall-clock times are the log header's CLOCK_REALTIME anchor plus the
 //! probe's monotonic offset; the analyzer's export adds any
 //! `--clock-offset`. Rows are in the log's order in `inspect` and sorted by
 //! `start_ns` across agents in `export`. In CSV, a missing backend is an
-//! empty field; in JSON and Parquet it is null. (Parquet stores the times
+//! empty field; in JSON and Parquet it is null, and so are the `conn_*`
+//! columns of probes that are not in reuse mode. (Parquet stores the times
 //! and durations as Int64 and the status as UInt32.)
 
 use std::io::{self, Write};
@@ -29,7 +35,7 @@ use serde::Serialize;
 use crate::log::{Header, Probe, backend_name};
 
 /// The column names, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 16] = [
     "agent",
     "start_ns",
     "intended_ns",
@@ -41,6 +47,11 @@ pub const COLUMNS: [&str; 11] = [
     "failure",
     "local",
     "backend",
+    "mode",
+    "conn_id",
+    "conn_age_ns",
+    "conn_requests",
+    "conn_state",
 ];
 
 /// One probe as a row; see the module's table.
@@ -68,6 +79,16 @@ pub struct ProbeRow<'a> {
     pub local: bool,
     /// The backend that answered.
     pub backend: Option<&'a str>,
+    /// The mode's name.
+    pub mode: &'static str,
+    /// Reuse mode: the connection's id.
+    pub conn_id: Option<u64>,
+    /// Reuse mode: the connection's age at the probe's start, ns.
+    pub conn_age_ns: Option<u64>,
+    /// Reuse mode: requests the connection carried before.
+    pub conn_requests: Option<u32>,
+    /// Reuse mode: reused, or why a new connection was opened.
+    pub conn_state: Option<&'static str>,
 }
 
 impl<'a> ProbeRow<'a> {
@@ -92,6 +113,11 @@ impl<'a> ProbeRow<'a> {
             failure: probe.outcome.is_failure(),
             local: probe.outcome.is_local(),
             backend: backend_name(backends, probe.backend),
+            mode: probe.mode.name(),
+            conn_id: probe.conn.map(|c| c.id),
+            conn_age_ns: probe.conn.map(|c| c.age_ns),
+            conn_requests: probe.conn.map(|c| c.requests),
+            conn_state: probe.conn.map(|c| c.state.name()),
         }
     }
 
@@ -104,7 +130,7 @@ impl<'a> ProbeRow<'a> {
     pub fn write_csv(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             csv_field(self.agent),
             self.start_ns,
             self.intended_ns,
@@ -116,8 +142,18 @@ impl<'a> ProbeRow<'a> {
             self.failure,
             self.local,
             csv_field(self.backend.unwrap_or("")),
+            self.mode,
+            opt(self.conn_id),
+            opt(self.conn_age_ns),
+            opt(self.conn_requests),
+            self.conn_state.unwrap_or(""),
         )
     }
+}
+
+/// An optional number as a CSV field: empty when `None`.
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(String::new, |v| v.to_string())
 }
 
 /// A CSV field: quoted, with quotes doubled, when it holds a comma, a quote
@@ -133,10 +169,12 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Outcome;
+    use crate::{ConnState, ConnUse, Mode, Outcome};
 
     fn probe(outcome: Outcome, backend: u32) -> Probe {
         Probe {
+            mode: Mode::New,
+            conn: None,
             intended_ns: 1_000,
             start_ns: 1_200,
             connect_ns: 50,
@@ -191,12 +229,42 @@ mod tests {
         let intended = h.wall_ns(1_000) + 5;
         assert_eq!(
             lines[1],
-            format!("node-a,{start},{intended},50,90,120,200,ok,false,false,\"web,\"\"a\"\"\"")
+            format!(
+                "node-a,{start},{intended},50,90,120,200,ok,false,false,\"web,\"\"a\"\"\",new,,,,"
+            )
         );
         assert!(
-            lines[2].ends_with(",0,connect_refused,true,false,"),
+            lines[2].ends_with(",0,connect_refused,true,false,,new,,,,"),
             "{}",
             lines[2]
         );
+    }
+
+    #[test]
+    fn reused_connection_columns() {
+        let h = Header::example();
+        let mut p = probe(Outcome::Reset, 0);
+        p.mode = Mode::Reuse;
+        p.conn = Some(ConnUse {
+            id: 7,
+            age_ns: 1_500,
+            requests: 41,
+            state: ConnState::Reused,
+        });
+        let row = ProbeRow::new("node-a", &h, &[], &p, 0);
+        let mut out = Vec::new();
+        row.write_csv(&mut out).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with(",reset,true,false,,reuse,7,1500,41,reused\n"),
+            "{line}"
+        );
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["conn_id"], 7);
+        assert_eq!(v["conn_state"], "reused");
+        let plain =
+            serde_json::to_value(ProbeRow::new("a", &h, &[], &probe(Outcome::Ok, 0), 0)).unwrap();
+        assert!(plain["conn_id"].is_null() && plain["conn_state"].is_null());
+        assert_eq!(plain["mode"], "new");
     }
 }

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use seamless_proto::log::{FORMAT_VERSION, Header, LogError, LogReader, LogWriter, MAGIC, Probe};
-use seamless_proto::{Outcome, Schedule};
+use seamless_proto::{ConnState, ConnUse, Mode, ModeSpec, Outcome, Schedule};
 
 fn sample_probes() -> Vec<Probe> {
     let mut probes = Vec::new();
@@ -23,9 +23,109 @@ fn sample_probes() -> Vec<Probe> {
             status: if ok { 200 } else { 0 },
             outcome,
             backend: if ok { 1 + (i >= 20) as u32 } else { 0 },
+            mode: Mode::New,
+            conn: None,
         });
     }
     probes
+}
+
+/// The version-2 sample: the version-1 probes interleaved with reused and
+/// slow ones, as a `--mode new,reuse,slow` run writes them.
+fn sample_probes_v2() -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for (i, p) in sample_probes().into_iter().enumerate() {
+        let i = i as u64;
+        probes.push(p);
+        let (outcome, state, requests) = match i {
+            0..=3 => (Outcome::Ok, ConnState::Opened, 0),
+            12 => (Outcome::Reset, ConnState::Reused, 3),
+            13 => (Outcome::Ok, ConnState::AfterFailure, 0),
+            25 => (Outcome::ClosedBeforeStatus, ConnState::Reused, 6),
+            26 => (Outcome::Ok, ConnState::AfterClose, 0),
+            27 => (Outcome::Ok, ConnState::AfterIdleError, 0),
+            _ => (Outcome::Ok, ConnState::Reused, (i / 4) as u32),
+        };
+        let ok = outcome == Outcome::Ok;
+        let fresh = state != ConnState::Reused;
+        probes.push(Probe {
+            intended_ns: p.intended_ns + 100_000,
+            start_ns: p.intended_ns + 101_000,
+            connect_ns: if fresh { 30_000 } else { 0 },
+            first_byte_ns: if ok { 60_000 } else { 0 },
+            total_ns: if ok { 61_000 } else { 40_000 },
+            status: if ok { 200 } else { 0 },
+            outcome,
+            backend: if ok { p.backend.max(1) } else { 0 },
+            mode: Mode::Reuse,
+            conn: Some(ConnUse {
+                id: 1 + i % 4 + 4 * u64::from(i >= 13) + u64::from(i >= 26) + u64::from(i >= 27),
+                age_ns: if fresh { 0 } else { 200_000 * i },
+                requests,
+                state,
+            }),
+        });
+        if i % 10 == 5 {
+            probes.push(Probe {
+                intended_ns: p.intended_ns + 150_000,
+                start_ns: p.intended_ns + 152_000,
+                connect_ns: 30_000,
+                first_byte_ns: if i < 30 { 500_030_000 } else { 0 },
+                total_ns: if i < 30 { 500_031_000 } else { 300_000_000 },
+                status: if i < 30 { 200 } else { 0 },
+                outcome: if i < 30 { Outcome::Ok } else { Outcome::Reset },
+                backend: if i < 30 { 1 } else { 0 },
+                mode: Mode::Slow,
+                conn: None,
+            });
+        }
+    }
+    probes
+}
+
+fn header_v2() -> Header {
+    let mut h = Header::example();
+    h.schedule = Schedule::Rate { per_sec: 5000.0 };
+    h.modes = vec![
+        ModeSpec {
+            mode: Mode::New,
+            schedule: Schedule::Rate { per_sec: 5000.0 },
+            path: "/".into(),
+            pool: 0,
+            timeout_ns: 1_000_000_000,
+        },
+        ModeSpec {
+            mode: Mode::Reuse,
+            schedule: Schedule::Rate { per_sec: 5000.0 },
+            path: "/".into(),
+            pool: 4,
+            timeout_ns: 1_000_000_000,
+        },
+        ModeSpec {
+            mode: Mode::Slow,
+            schedule: Schedule::Concurrency { workers: 2 },
+            path: "/sleep?ms=500".into(),
+            pool: 0,
+            timeout_ns: 10_000_000_000,
+        },
+    ];
+    h
+}
+
+/// The version-2 sample log, in frames of 8 probes.
+fn sample_log_v2() -> Vec<u8> {
+    let mut w = LogWriter::new(Vec::new(), &header_v2()).unwrap();
+    assert_eq!(w.backend_id("web-old"), 1);
+    for (i, p) in sample_probes_v2().iter().enumerate() {
+        if p.backend == 2 {
+            assert_eq!(w.backend_id("web-new"), 2);
+        }
+        w.push(p).unwrap();
+        if i % 8 == 7 {
+            w.flush_frame().unwrap();
+        }
+    }
+    w.finish().unwrap()
 }
 
 /// Writes the sample in frames of 8 probes, the backend names registered as
@@ -71,17 +171,70 @@ fn compact_on_disk() {
     assert!(per_probe <= 24.0, "{per_probe} bytes per probe");
 }
 
+/// Version 1, as the agent wrote it before reused connections: written by
+/// that build (commit ba5959f) and read here exactly, byte for byte.
 #[test]
-fn golden_file() {
+fn golden_file_v1_reads_exactly() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v1.log");
-    let bytes = sample_log();
+    let golden = std::fs::read(path).expect("golden v1 file");
+    assert_eq!(&golden[8..10], &1u16.to_le_bytes());
+    let log = LogReader::new(&golden[..]).unwrap().read_all().unwrap();
+    assert_eq!(log.format_version, 1);
+    assert_eq!(
+        log.header,
+        Header::example(),
+        "modes made from the v1 schedule"
+    );
+    assert_eq!(log.probes, sample_probes());
+    assert!(
+        log.probes
+            .iter()
+            .all(|p| p.mode == Mode::New && p.conn.is_none())
+    );
+    assert_eq!(log.backends, ["web-old", "web-new"]);
+    assert_eq!(log.end_count, Some(40));
+    assert_eq!(log.torn, None);
+    // Cut short and bit-flipped version-1 files behave as version-2 ones do.
+    for cut in [golden.len() - 1, golden.len() / 2] {
+        let log = LogReader::new(&golden[..cut]).unwrap().read_all().unwrap();
+        assert!(log.torn.is_some());
+        assert_eq!(log.probes[..], sample_probes()[..log.probes.len()]);
+    }
+    let mut bad = golden.clone();
+    let n = bad.len();
+    bad[n - 30] ^= 0x10;
+    assert!(matches!(
+        LogReader::new(&bad[..]).unwrap().read_all(),
+        Err(LogError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn golden_file_v2() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-v2.log");
+    let bytes = sample_log_v2();
     if std::env::var_os("SEAMLESS_UPDATE_GOLDEN").is_some() {
         std::fs::write(path, &bytes).unwrap();
     }
     let golden = std::fs::read(path).expect("golden file (SEAMLESS_UPDATE_GOLDEN=1 writes it)");
     assert_eq!(bytes, golden, "the encoding changed: bump FORMAT_VERSION");
     let log = LogReader::new(&golden[..]).unwrap().read_all().unwrap();
-    assert_eq!(log.probes, sample_probes());
+    assert_eq!(log.format_version, 2);
+    assert_eq!(log.header, header_v2());
+    assert_eq!(log.probes, sample_probes_v2());
+    assert_eq!(log.end_count, Some(sample_probes_v2().len() as u64));
+}
+
+#[test]
+fn reused_probes_stay_compact() {
+    let bytes = sample_log_v2();
+    let empty = LogWriter::new(Vec::new(), &header_v2())
+        .unwrap()
+        .finish()
+        .unwrap();
+    let n = sample_probes_v2().len() as f64;
+    let per_probe = (bytes.len() - empty.len()) as f64 / n;
+    assert!(per_probe <= 32.0, "{per_probe} bytes per probe");
 }
 
 #[test]
@@ -187,12 +340,36 @@ fn arb_probe() -> impl Strategy<Value = Probe> {
         status,
         outcome,
         backend: 0,
+        mode: Mode::New,
+        conn: None,
     })
+}
+
+fn arb_reused_probe() -> impl Strategy<Value = Probe> {
+    (
+        arb_probe(),
+        any::<(u64, u64, u32)>(),
+        0..ConnState::ALL.len(),
+        0..Mode::ALL.len(),
+    )
+        .prop_map(|(mut p, (id, age_ns, requests), s, m)| {
+            p.mode = Mode::ALL[m];
+            p.conn = Some(ConnUse {
+                id,
+                age_ns,
+                requests,
+                state: ConnState::ALL[s],
+            });
+            p
+        })
 }
 
 proptest! {
     #[test]
-    fn any_probes_round_trip(probes in prop::collection::vec(arb_probe(), 0..200), cut in 1usize..64) {
+    fn any_probes_round_trip(
+        probes in prop::collection::vec(prop_oneof![arb_probe(), arb_reused_probe()], 0..200),
+        cut in 1usize..64,
+    ) {
         let mut w = LogWriter::new(Vec::new(), &Header::example()).unwrap();
         for (i, p) in probes.iter().enumerate() {
             w.push(p).unwrap();

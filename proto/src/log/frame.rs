@@ -2,20 +2,20 @@
 
 use bincode::{Decode, Encode};
 
-use super::record::WireProbe;
 use super::{LogError, MAX_FRAME_LEN, Result};
 
 /// Bytes before a frame's payload.
 pub(crate) const FRAME_PREFIX: usize = 8;
 
-/// What a data frame carries.
+/// What a data frame carries; `P` is the probe's wire form of the file's
+/// format version.
 #[derive(Debug, Encode, Decode)]
-pub(crate) enum FrameBody {
+pub(crate) enum FrameBody<P> {
     /// A batch of probes, with the backend names first seen in it (appended
     /// to the table in order, so ids stay stable).
     Probes {
         new_backends: Vec<String>,
-        probes: Vec<WireProbe>,
+        probes: Vec<P>,
     },
     /// Written last by a cleanly stopped agent: the number of probes in the log.
     End { probes: u64 },

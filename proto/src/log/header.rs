@@ -3,6 +3,8 @@
 use bincode::{Decode, Encode};
 use serde::Serialize;
 
+use super::record::Mode;
+
 /// How probes were scheduled.
 #[derive(Debug, Clone, PartialEq, Encode, Decode, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,6 +23,21 @@ pub enum Schedule {
     },
 }
 
+/// One probing mode of a run: its own schedule, path and timeout (version 2).
+#[derive(Debug, Clone, PartialEq, Encode, Decode, Serialize)]
+pub struct ModeSpec {
+    /// The mode.
+    pub mode: Mode,
+    /// Its schedule.
+    pub schedule: Schedule,
+    /// The request path (and query).
+    pub path: String,
+    /// Reuse mode: connections in the pool; 0 in the other modes.
+    pub pool: u32,
+    /// Response timeout, ns (the connect timeout is the header's `timeout_ns`).
+    pub timeout_ns: u64,
+}
+
 /// The first frame of a probe log.
 #[derive(Debug, Clone, PartialEq, Encode, Decode, Serialize)]
 pub struct Header {
@@ -30,7 +47,7 @@ pub struct Header {
     pub target_url: String,
     /// The socket address it resolved to.
     pub target_addr: String,
-    /// The schedule.
+    /// The schedule of the first mode (of the only one in version 1).
     pub schedule: Schedule,
     /// Worker threads.
     pub threads: u32,
@@ -50,6 +67,66 @@ pub struct Header {
     pub wall_anchor_ns: i64,
     /// CLOCK_MONOTONIC at the same moment, ns. Probe times are offsets from it.
     pub mono_anchor_ns: u64,
+    /// Every mode of the run, each with its schedule (version 2; a version-1
+    /// log reads as one `new` mode with `schedule`, the URL's path and
+    /// `timeout_ns`).
+    pub modes: Vec<ModeSpec>,
+}
+
+/// The header of a version-1 log: [`Header`] without `modes`.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub(crate) struct HeaderV1 {
+    agent_version: String,
+    target_url: String,
+    target_addr: String,
+    schedule: Schedule,
+    threads: u32,
+    timeout_ns: u64,
+    expect_status: u16,
+    backend_header: Option<String>,
+    host: String,
+    node: Option<String>,
+    pod: Option<String>,
+    wall_anchor_ns: i64,
+    mono_anchor_ns: u64,
+}
+
+/// The path and query of an `http://` URL (`/` when it has none).
+fn url_path(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_owned(),
+        Some(i) => format!("/{}", &rest[i..]),
+        None => "/".to_owned(),
+    }
+}
+
+impl From<HeaderV1> for Header {
+    fn from(h: HeaderV1) -> Header {
+        let modes = vec![ModeSpec {
+            mode: Mode::New,
+            schedule: h.schedule.clone(),
+            path: url_path(&h.target_url),
+            pool: 0,
+            timeout_ns: h.timeout_ns,
+        }];
+        Header {
+            agent_version: h.agent_version,
+            target_url: h.target_url,
+            target_addr: h.target_addr,
+            schedule: h.schedule,
+            threads: h.threads,
+            timeout_ns: h.timeout_ns,
+            expect_status: h.expect_status,
+            backend_header: h.backend_header,
+            host: h.host,
+            node: h.node,
+            pod: h.pod,
+            wall_anchor_ns: h.wall_anchor_ns,
+            mono_anchor_ns: h.mono_anchor_ns,
+            modes,
+        }
+    }
 }
 
 impl Header {
@@ -75,6 +152,18 @@ impl Header {
             pod: None,
             wall_anchor_ns: 1_795_000_000_000_000_000,
             mono_anchor_ns: 1_000_000_000,
+            modes: vec![ModeSpec {
+                mode: Mode::New,
+                schedule: Schedule::Rate { per_sec: 5000.0 },
+                path: "/".into(),
+                pool: 0,
+                timeout_ns: 1_000_000_000,
+            }],
         }
+    }
+
+    /// The spec of `mode`, when the run had it.
+    pub fn mode(&self, mode: Mode) -> Option<&ModeSpec> {
+        self.modes.iter().find(|m| m.mode == mode)
     }
 }

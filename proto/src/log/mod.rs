@@ -1,10 +1,10 @@
 //! The probe log: one binary file per agent, one record per probe.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 2; version 1 still read)
 //!
 //! ```text
 //! magic     8 bytes   b"SEAMLOG\0"
-//! version   u16 LE    format version (1)
+//! version   u16 LE    format version (2; 1 before reused connections)
 //! frame*              the header frame, then data frames
 //!
 //! frame     len   u32 LE   payload length in bytes (<= MAX_FRAME_LEN)
@@ -24,6 +24,20 @@
 //! below 2^32. Deltas use wrapping arithmetic so every `u64` round-trips
 //! exactly; a phase never reached (first byte 0) costs 9 bytes.
 //!
+//! # Versions
+//!
+//! - **2** (this build writes it): the header gains `modes` (every probing
+//!   mode of the run: [`ModeSpec`], its schedule, path, pool size and
+//!   response timeout); each probe, after the version-1 fields, gains its
+//!   [`Mode`] byte and an optional [`ConnUse`] (reuse mode: connection id,
+//!   age ns, requests carried before, [`ConnState`] byte). A new-mode probe
+//!   costs 2 bytes more than in version 1, a reused one about 15.
+//! - **1**: one mode (a new connection per probe). Read as [`Mode::New`]
+//!   probes without a connection, the header's `modes` made from its
+//!   schedule, the URL's path and its timeout.
+//!
+//! The golden files `proto/tests/data/golden-v{1,2}.log` pin both encodings.
+//!
 //! # Crash safety
 //!
 //! The agent hands a frame to the kernel at least every 100 ms, in one
@@ -42,7 +56,7 @@
 //! let backend = w.backend_id("pod-a");
 //! w.push(&Probe { intended_ns: 1_000, start_ns: 1_200, connect_ns: 40_000,
 //!     first_byte_ns: 90_000, total_ns: 91_000, status: 200,
-//!     outcome: Outcome::Ok, backend });
+//!     outcome: Outcome::Ok, backend, ..Probe::default() });
 //! let bytes = w.finish().unwrap();
 //! let log = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
 //! assert_eq!(log.probes.len(), 1);
@@ -56,15 +70,15 @@ mod reader;
 mod record;
 mod writer;
 
-pub use header::{Header, Schedule};
+pub use header::{Header, ModeSpec, Schedule};
 pub use reader::{LogReader, ProbeLog, TornTail, backend_name};
-pub use record::Probe;
+pub use record::{ConnState, ConnUse, Mode, Probe};
 pub use writer::LogWriter;
 
 /// The first bytes of every probe log.
 pub const MAGIC: [u8; 8] = *b"SEAMLOG\0";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The largest frame payload a reader accepts; larger lengths are corruption.
 pub const MAX_FRAME_LEN: u32 = 16 << 20;
 

@@ -5,7 +5,8 @@ use std::io::{self, Read};
 use serde::Serialize;
 
 use super::frame::{FRAME_PREFIX, FrameBody, decode_payload, parse_prefix};
-use super::record::WireProbe;
+use super::header::HeaderV1;
+use super::record::{Undecodable, WireProbe, WireProbeV1};
 use super::{FORMAT_VERSION, Header, LogError, MAGIC, Probe, Result};
 
 /// The end of a log cut off inside a frame: an agent killed mid-write, or a
@@ -21,6 +22,8 @@ pub struct TornTail {
 /// A whole log in memory.
 #[derive(Debug, Clone)]
 pub struct ProbeLog {
+    /// The file's format version.
+    pub format_version: u16,
     /// The header.
     pub header: Header,
     /// Backend names; id `i` (1-based) is `backends[i - 1]`.
@@ -56,6 +59,7 @@ pub fn backend_name(table: &[String], id: u32) -> Option<&str> {
 /// Streams a probe log frame by frame, with bounded memory per frame.
 pub struct LogReader<R: Read> {
     frames: Frames<R>,
+    version: u16,
     header: Header,
     backends: Vec<String>,
     torn: Option<TornTail>,
@@ -149,6 +153,9 @@ impl<R: Read> LogReader<R> {
             buf: Vec::new(),
         };
         let header = match frames.next()? {
+            Step::Frame { offset, crc } if version == 1 => {
+                decode_payload::<HeaderV1>(&frames.buf, crc, offset)?.into()
+            }
             Step::Frame { offset, crc } => decode_payload(&frames.buf, crc, offset)?,
             Step::Eof => return Err(LogError::TruncatedHeader { len: frames.offset }),
             Step::Torn(t) => {
@@ -159,12 +166,18 @@ impl<R: Read> LogReader<R> {
         };
         Ok(LogReader {
             frames,
+            version,
             header,
             backends: Vec::new(),
             torn: None,
             end_count: None,
             done: false,
         })
+    }
+
+    /// The file's format version (1 up to [`FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u16 {
+        self.version
     }
 
     /// The header.
@@ -212,38 +225,40 @@ impl<R: Read> LogReader<R> {
                     reason: "frame after the end marker".into(),
                 });
             }
-            match decode_payload::<FrameBody>(&self.frames.buf, crc, offset)? {
-                FrameBody::End { probes } => self.end_count = Some(probes),
-                FrameBody::Probes {
-                    new_backends,
-                    probes,
-                } => {
-                    self.backends.extend(new_backends);
-                    self.decode_probes(&probes, offset, out)?;
-                    return Ok(true);
+            let new_backends = if self.version == 1 {
+                match decode_payload::<FrameBody<WireProbeV1>>(&self.frames.buf, crc, offset)? {
+                    FrameBody::End { probes } => {
+                        self.end_count = Some(probes);
+                        continue;
+                    }
+                    FrameBody::Probes {
+                        new_backends,
+                        probes,
+                    } => {
+                        let n = self.backends.len() + new_backends.len();
+                        decode_probes(&probes, n, offset, out, WireProbeV1::decode)?;
+                        new_backends
+                    }
                 }
-            }
+            } else {
+                match decode_payload::<FrameBody<WireProbe>>(&self.frames.buf, crc, offset)? {
+                    FrameBody::End { probes } => {
+                        self.end_count = Some(probes);
+                        continue;
+                    }
+                    FrameBody::Probes {
+                        new_backends,
+                        probes,
+                    } => {
+                        let n = self.backends.len() + new_backends.len();
+                        decode_probes(&probes, n, offset, out, WireProbe::decode)?;
+                        new_backends
+                    }
+                }
+            };
+            self.backends.extend(new_backends);
+            return Ok(true);
         }
-    }
-
-    fn decode_probes(&self, wire: &[WireProbe], offset: u64, out: &mut Vec<Probe>) -> Result<()> {
-        out.reserve(wire.len());
-        let mut prev = 0;
-        for w in wire {
-            let p = w.decode(prev).ok_or_else(|| LogError::Corrupt {
-                offset,
-                reason: "unknown outcome byte".into(),
-            })?;
-            if p.backend as usize > self.backends.len() {
-                return Err(LogError::Corrupt {
-                    offset,
-                    reason: format!("backend id {} not in the table", p.backend),
-                });
-            }
-            prev = p.intended_ns;
-            out.push(p);
-        }
-        Ok(())
     }
 
     /// Reads every remaining frame.
@@ -251,6 +266,7 @@ impl<R: Read> LogReader<R> {
         let mut probes = Vec::new();
         while self.next_batch(&mut probes)? {}
         Ok(ProbeLog {
+            format_version: self.version,
             header: self.header,
             backends: self.backends,
             probes,
@@ -258,4 +274,38 @@ impl<R: Read> LogReader<R> {
             end_count: self.end_count,
         })
     }
+}
+
+/// Decodes a frame's probes onto `out`; `backends` is the size of the table
+/// once the frame's new names are in. On an error `out` keeps what it had.
+fn decode_probes<W>(
+    wire: &[W],
+    backends: usize,
+    offset: u64,
+    out: &mut Vec<Probe>,
+    decode: impl Fn(&W, u64) -> Result<Probe, Undecodable>,
+) -> Result<()> {
+    let before = out.len();
+    out.reserve(wire.len());
+    let mut prev = 0;
+    for w in wire {
+        let p = match decode(w, prev) {
+            Ok(p) if p.backend as usize > backends => {
+                Err(format!("backend id {} not in the table", p.backend))
+            }
+            Ok(p) => Ok(p),
+            Err(reason) => Err(reason.to_owned()),
+        };
+        match p {
+            Ok(p) => {
+                prev = p.intended_ns;
+                out.push(p);
+            }
+            Err(reason) => {
+                out.truncate(before);
+                return Err(LogError::Corrupt { offset, reason });
+            }
+        }
+    }
+    Ok(())
 }

@@ -107,7 +107,7 @@ impl<W: Write> LogWriter<W> {
         self.flush_frame()?;
         self.buf.clear();
         encode_frame(
-            &FrameBody::End {
+            &FrameBody::<WireProbe>::End {
                 probes: self.flushed,
             },
             &mut self.buf,

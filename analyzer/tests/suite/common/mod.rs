@@ -71,6 +71,7 @@ pub fn write_log(path: &Path, probes: &[P], finish: bool) {
             status: if ok { 200 } else { 0 },
             outcome: p.outcome,
             backend,
+            ..Probe::default()
         })
         .unwrap();
         // Several frames, as the agent writes them.
