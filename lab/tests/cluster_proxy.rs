@@ -83,9 +83,67 @@ fn pids_where(f: impl Fn(&[String]) -> bool) -> Vec<(i32, String)> {
     v
 }
 
-/// PIDs of the processes whose argv[0] is `program`.
-fn pids_of(program: &Path) -> Vec<(i32, String)> {
+/// The parent of `pid` (0 when it is gone).
+fn parent(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // pid (comm) state ppid ...: comm may hold spaces.
+            let rest = &s[s.rfind(')')? + 1..];
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether `pid` descends from `ancestor`.
+fn descends_from(mut pid: i32, ancestor: i32) -> bool {
+    while pid > 1 {
+        pid = parent(pid);
+        if pid == ancestor {
+            return true;
+        }
+    }
+    false
+}
+
+/// PIDs of this lab's processes (descendants of `up`, whose argv[0] is
+/// `program`): other tests may run labs of their own meanwhile.
+fn pids_of(program: &Path, up: &Up) -> Vec<(i32, String)> {
+    let root = up.child.id() as i32;
     pids_where(|a| a.first().map(Path::new) == Some(program))
+        .into_iter()
+        .filter(|(pid, _)| descends_from(*pid, root))
+        .collect()
+}
+
+/// The end of each kube-proxy's log inside the lab (for a failure's message).
+fn proxy_logs(up: &Up) -> String {
+    let root = up.child.id() as i32;
+    let Some((inner, _)) = pids_where(|a| a.iter().any(|x| x == "--inside-config"))
+        .into_iter()
+        .find(|(pid, _)| descends_from(*pid, root))
+    else {
+        return "(the lab is gone)".into();
+    };
+    let dir = PathBuf::from(format!("/proc/{inner}/root/run/seamless-lab/up/logs"));
+    let mut out = String::new();
+    for node in ["node-a", "node-b", "node-c"] {
+        let log = dir.join(format!("kube-proxy-{node}.log"));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        out += &format!(
+            "\n--- {}:\n{}",
+            log.display(),
+            lines[lines.len().saturating_sub(8)..].join("\n")
+        );
+    }
+    out
+}
+
+/// Whether process `pid` still runs `program`.
+fn still_runs(pid: i32, program: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).next() == Some(program.as_os_str().as_encoded_bytes()))
 }
 
 /// A plain `GET /` from inside the network namespace of process `pid`:
@@ -147,18 +205,18 @@ fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, cl
     let _one = cluster_common::one_lab();
     let kube_proxy = bin.join("kube-proxy");
     let before = host_state();
-    assert!(
-        pids_of(&kube_proxy).is_empty(),
-        "a kube-proxy of {} runs before the test",
-        kube_proxy.display()
-    );
     let dir = tempfile::tempdir().unwrap();
     let up = up(dir.path(), kubectl_bin, bin, mode);
     let k = |args: &[&str]| kubectl(kubectl_bin, &up, args);
 
     // One kube-proxy per node, each in its node's namespace, with its node.
-    let proxies = pids_of(&kube_proxy);
-    assert_eq!(proxies.len(), 3, "one kube-proxy per node: {proxies:?}");
+    let proxies = pids_of(&kube_proxy, &up);
+    assert_eq!(
+        proxies.len(),
+        3,
+        "one kube-proxy per node: {proxies:?}{}",
+        proxy_logs(&up)
+    );
     let node_c = proxies
         .iter()
         .find(|(_, cmd)| cmd.contains("/node-c.yaml"))
@@ -222,8 +280,9 @@ fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, cl
     );
     let client = wait_for("the client pod's process", Duration::from_secs(30), || {
         pids_where(|a| a.len() == 2 && a[0] == "sleep" && a[1] == client_sleep)
-            .first()
-            .map(|(pid, _)| *pid)
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .find(|pid| descends_from(*pid, up.child.id() as i32))
     });
     assert_ne!(
         std::fs::read_link(format!("/proc/{client}/ns/net")).unwrap(),
@@ -241,23 +300,21 @@ fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, cl
     let started = Instant::now();
     for (from, pid) in [("a pod on node-c", client), ("node-c", node_c)] {
         for (what, addr) in targets {
-            let mut last = String::new();
-            let got = wait_for(
-                &format!("{mode}: {what} ({addr}) from {from}"),
-                Duration::from_secs(20),
-                || match get_in(pid, addr) {
-                    Ok(r) if r.0 == 200 => Some(r),
-                    Ok(r) => {
-                        last = format!("{r:?}");
-                        None
-                    }
-                    Err(e) => {
-                        last = e;
-                        None
-                    }
-                },
-            );
-            assert_eq!(got.1, pod, "{what} from {from} reached {got:?} ({last})");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let got = loop {
+                let last = match get_in(pid, addr) {
+                    Ok(r) if r.0 == 200 => break r,
+                    Ok(r) => format!("{r:?}"),
+                    Err(e) => e,
+                };
+                assert!(
+                    Instant::now() < deadline,
+                    "{mode}: {what} ({addr}) from {from}: no 200 within 20 s, last {last}{}",
+                    proxy_logs(&up)
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            assert_eq!(got.1, pod, "{what} from {from} reached {got:?}");
         }
     }
     eprintln!(
@@ -312,7 +369,10 @@ fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, cl
     );
 
     drop(up);
-    let left = pids_of(&kube_proxy);
+    let left: Vec<_> = proxies
+        .iter()
+        .filter(|(pid, _)| still_runs(*pid, &kube_proxy))
+        .collect();
     assert!(left.is_empty(), "kube-proxy left running: {left:?}");
     let after = host_state();
     assert_eq!(before.0, after.0, "no namespace left on the host");
