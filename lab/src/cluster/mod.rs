@@ -48,8 +48,9 @@ pub struct UpOpts {
     #[arg(long, default_value = bins::DEFAULT_VERSION.trim())]
     pub kubernetes_version: String,
 
-    /// A directory with etcd, kube-apiserver, kube-controller-manager and
-    /// kube-scheduler instead (e.g. the official release binaries).
+    /// A directory with etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler and kube-proxy (unless --proxy-mode none) instead
+    /// (e.g. the official release binaries).
     #[arg(long)]
     pub kubernetes_bin: Option<PathBuf>,
 
