@@ -30,6 +30,7 @@ pub mod node;
 pub mod opts;
 pub mod pause;
 pub mod proxy;
+pub mod real;
 pub mod record;
 pub mod run;
 pub mod runinfo;

@@ -102,6 +102,48 @@ pub struct Opts {
     /// [default: this executable].
     #[arg(long)]
     pub lab_bin: Option<PathBuf>,
+
+    /// The data path and the control plane: `emulated` (kube-proxy-shaped
+    /// rules the lab writes, delays drawn from --remove-delay/--add-delay,
+    /// the lab's own rollout), or `real` (the real API server,
+    /// controller-manager, scheduler and kube-proxy, our kubelet, the
+    /// manifests applied as on a cluster, seamless-controller rolling).
+    #[arg(long, value_enum, default_value = "emulated")]
+    pub proxy: ProxyKind,
+
+    /// kube-proxy's mode with `--proxy real`.
+    #[arg(long, value_enum, default_value = "iptables")]
+    pub proxy_mode: crate::cluster::kube_proxy::ProxyMode,
+
+    /// Kubernetes version of the components with `--proxy real`.
+    #[arg(long, default_value = crate::cluster::bins::DEFAULT_VERSION.trim())]
+    pub kubernetes_version: String,
+
+    /// A directory with the components instead (see `seamless-lab up`).
+    #[arg(long)]
+    pub kubernetes_bin: Option<PathBuf>,
+
+    /// seamless-controller, which rolls the Deployment with `--proxy real`
+    /// [default: next to this executable].
+    #[arg(long)]
+    pub controller_bin: Option<PathBuf>,
+
+    /// The repository's manifests/ (the workload overlays and the agent
+    /// Jobs applied with `--proxy real`).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../manifests"))]
+    pub manifests: PathBuf,
+}
+
+/// Which data path a run uses.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyKind {
+    /// The lab's own rules and rollout.
+    Emulated,
+    /// The real components.
+    Real,
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {

@@ -65,9 +65,16 @@ pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
         out.display(),
         if rootless { ", rootless" } else { "" }
     );
+    let manifests = std::path::absolute(&opts.manifests)?;
+    let controller_bin = match &opts.controller_bin {
+        Some(p) => Some(std::path::absolute(p)?),
+        None => None,
+    };
     let inner = Inner {
         opts: Opts {
             out,
+            manifests,
+            controller_bin,
             seed: Some(seed),
             agent_bin: Some(agent),
             lab_bin: Some(controller.clone()),

@@ -107,10 +107,13 @@ mod duration_secs {
 
 /// What the inner lab is told, as one typed value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Inner {
-    opts: UpOpts,
-    bins: PathBuf,
-    agent: PathBuf,
+pub(crate) struct Inner {
+    /// The cluster's options.
+    pub(crate) opts: UpOpts,
+    /// The components' directory.
+    pub(crate) bins: PathBuf,
+    /// seamless-agent.
+    pub(crate) agent: PathBuf,
 }
 
 /// Runs `seamless-lab up`; returns the exit code.
@@ -268,6 +271,8 @@ pub struct Running {
     pub nodes: Vec<Arc<NodeCtx>>,
     /// The admin client.
     pub admin: kube::Client,
+    /// The admin's kubeconfig (server on the node network).
+    pub admin_kubeconfig: PathBuf,
     /// The nodes' kube-proxies (stopped on drop).
     pub proxies: kube_proxy::KubeProxies,
     /// The kubelets' tasks.
@@ -296,7 +301,7 @@ pub type ControlPlaneHandle = Arc<Mutex<control_plane::ControlPlane>>;
 /// node, and waits until every node is Ready and every kube-proxy has
 /// synced its rules once. `sink` gets the kubelets' steps (default: a
 /// JSONL file in the state directory and the debug log).
-async fn start(
+pub(crate) async fn start(
     state: &Path,
     inner: &Inner,
     sink: Option<node::events::Sink>,
@@ -422,6 +427,7 @@ async fn start(
         return Err(e.into());
     }
     Ok(Running {
+        admin_kubeconfig: cp.admin_kubeconfig.clone(),
         control_plane: Arc::new(Mutex::new(cp)),
         nodes,
         admin,

@@ -1,0 +1,145 @@
+//! `seamless-lab run --proxy real`: the seed's matrix on the real
+//! components. One cluster (three nodes: the workload moves between node-a
+//! and node-b, the agent probes from node-c) serves every run of the
+//! matrix; each run is [`run::run_one`].
+//!
+//! Modules: [`run`] (one run), [`rules`] (when kube-proxy took the old
+//! endpoint out), [`kubectl`].
+
+pub mod kubectl;
+pub mod rules;
+pub mod run;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cluster::{self, UpOpts, bins::Bins};
+use crate::node::events::KubeletEvent;
+use crate::opts::Opts;
+use crate::summary;
+
+/// Runs the matrix of `opts` on a cluster of real components; the exit
+/// code (0 all runs done, 1 a run failed, 130 interrupted).
+pub fn matrix(
+    opts: &Opts,
+    agent_bin: PathBuf,
+    lab_bin: PathBuf,
+    stop: &AtomicBool,
+) -> anyhow::Result<i32> {
+    let scenarios = opts.scenarios()?;
+    let bins = Bins::find(
+        opts.kubernetes_bin.as_deref(),
+        &opts.kubernetes_version,
+        Some(&lab_bin),
+    )?;
+    let kubectl_bin = bins.path("kubectl");
+    if !kubectl_bin.is_file() {
+        anyhow::bail!(
+            "no kubectl in {}: the real-component runs apply the manifests with it",
+            bins.dir.display()
+        );
+    }
+    let controller = match &opts.controller_bin {
+        Some(p) => p.clone(),
+        None => lab_bin.with_file_name("seamless-controller"),
+    };
+    if !controller.is_file() {
+        anyhow::bail!(
+            "no seamless-controller at {} (build it: cargo build -p seamless-controller, or pass --controller-bin)",
+            controller.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let events: Arc<Mutex<Vec<KubeletEvent>>> = Arc::default();
+    let sink_events = Arc::clone(&events);
+    let sink: crate::node::events::Sink = Arc::new(move |ev| {
+        if let Ok(mut v) = sink_events.lock() {
+            v.push(ev);
+        }
+    });
+    let state = PathBuf::from("/run/seamless-lab/up");
+    std::fs::create_dir_all(&state)?;
+    let inner = cluster::Inner {
+        opts: UpOpts {
+            nodes: 3,
+            kubernetes_version: opts.kubernetes_version.clone(),
+            kubernetes_bin: None,
+            port: 0,
+            kubeconfig: PathBuf::new(),
+            agent_bin: Some(agent_bin.clone()),
+            events: None,
+            timeout: Duration::from_secs(60),
+            proxy_mode: opts.proxy_mode,
+            proxy_min_sync_period: None,
+            inside_config: None,
+        },
+        bins: bins.dir.clone(),
+        agent: agent_bin,
+    };
+    let running = rt
+        .block_on(cluster::start(&state, &inner, Some(sink)))
+        .context("starting the cluster")?;
+    let version = rt
+        .block_on(running.admin.apiserver_version())
+        .map(|v| v.git_version)
+        .unwrap_or_default();
+    let agent_ns = running
+        .nodes
+        .iter()
+        .find(|n| n.net.name == run::AGENT_NODE)
+        .map(|n| n.net.ns.clone())
+        .context("node-c is missing")?;
+    let ctx = run::Ctx {
+        kubectl: kubectl::Kubectl {
+            bin: kubectl_bin,
+            kubeconfig: running.admin_kubeconfig.clone(),
+        },
+        controller,
+        manifests: opts.manifests.clone(),
+        pods_dir: state.join("pods"),
+        agent_ns,
+        mode: opts.proxy_mode,
+        events,
+        version,
+    };
+    eprintln!(
+        "lab: real components {} (kube-proxy {}), {} scenario(s) x {}",
+        ctx.version,
+        ctx.mode.as_str(),
+        scenarios.len(),
+        opts.repeat
+    );
+    let mut summary = summary::Summary::open(&opts.out)?;
+    let mut failed = 0;
+    let _guard = rt.enter();
+    for repeat in 1..=opts.repeat {
+        for sc in &scenarios {
+            if stop.load(Ordering::Relaxed) {
+                running.stop();
+                return Ok(130);
+            }
+            let dir = crate::run::run_dir(&opts.out, sc, repeat);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("replacing {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(dir.parent().unwrap_or(&opts.out))?;
+            match run::run_one(&ctx, sc, opts.warmup, opts.settle, &dir) {
+                Ok(info) => eprintln!("{}", summary.record(&dir, &info)?),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("lab: {} failed: {e:#}", dir.display());
+                }
+            }
+        }
+    }
+    running.stop();
+    Ok(if failed > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,300 @@
+//! Ground truth on the real data path: when the probing node's kube-proxy
+//! took the old endpoint out of the Service's rules.
+//!
+//! A thread in the node's network namespace joins the kernel's nftables
+//! notification group (NFNLGRP_NFTABLES: iptables-nft, Debian's iptables,
+//! and kube-proxy's nftables mode both commit through it). Each transaction
+//! ends with an NFT_MSG_NEWGEN message; after each, the thread reads the
+//! rules back (`iptables-save -t nat`, or `nft list table ip kube-proxy`) and
+//! asks whether a Service chain still sends connections to the endpoint.
+//! The first NEWGEN after which none does is the removal, stamped when the
+//! notification arrived.
+//!
+//! "Sends to it" follows kube-proxy's rule layout: in iptables mode a
+//! `KUBE-SVC-*`/`KUBE-SVL-*` chain jumps to the `KUBE-SEP-*` chain whose DNAT
+//! goes to `ip:port` (pkg/proxy/iptables/proxier.go; the SEP chain itself
+//! stays while the endpoint is in the slice, so its DNAT alone proves
+//! nothing); in nftables mode a service chain's `vmap` has a `goto` to the
+//! endpoint chain named `endpoint-...__<ip>/<port>` (pkg/proxy/nftables).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::cluster::kube_proxy::ProxyMode;
+use crate::host::netns::Netns;
+
+/// What the watcher saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The endpoint left the rules in one of the transactions committed
+    /// between these times (ns, CLOCK_REALTIME): the first and the last
+    /// NEWGEN notification after the last read that still saw it and
+    /// before the first read that did not.
+    Between(i64, i64),
+    /// It was not in the rules when the watch started.
+    NotThere,
+}
+
+/// A running watch; [`RuleWatch::get`] waits for its answer.
+pub struct RuleWatch {
+    rx: mpsc::Receiver<Removal>,
+}
+
+impl RuleWatch {
+    /// The answer, waiting up to `timeout`.
+    pub fn get(&self, timeout: Duration) -> Option<Removal> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+/// Starts watching `node` for the removal of `ip:port`, for at most `for_`.
+///
+/// Two threads in the node's namespace: one only receives the kernel's
+/// notifications and stamps each NEWGEN on arrival (so a slow read-back
+/// never delays a stamp), the other reads the rules back after each and
+/// brackets the removal between the stamps.
+pub fn watch(node: &Netns, mode: ProxyMode, ip: String, port: u16, for_: Duration) -> RuleWatch {
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (gen_tx, gen_rx) = mpsc::channel::<i64>();
+    let until = Instant::now() + for_;
+    let _ = node.spawn_thread(move || {
+        let Ok(fd) = nft_socket() else {
+            let _ = ready_tx.send(false);
+            return;
+        };
+        let _ = ready_tx.send(true);
+        let mut buf = vec![0u8; 256 * 1024];
+        while Instant::now() < until {
+            if let Some(ts) = next_generation(&fd, &mut buf)
+                && gen_tx.send(ts).is_err()
+            {
+                return;
+            }
+        }
+    });
+    // The socket is joined before anything is read: no commit is missed.
+    if ready_rx.recv_timeout(Duration::from_secs(5)) != Ok(true) {
+        return RuleWatch { rx };
+    }
+    let _ = node.spawn_thread(move || {
+        let mut last_seen = seamless_proto::clock::now_ns();
+        if !routed(&rules(mode), mode, &ip, port) {
+            let _ = tx.send(Removal::NotThere);
+            return;
+        }
+        let mut gens: Vec<i64> = Vec::new();
+        while Instant::now() < until {
+            match gen_rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(ts) => gens.push(ts),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            gens.extend(gen_rx.try_iter());
+            let read_at = seamless_proto::clock::now_ns();
+            if routed(&rules(mode), mode, &ip, port) {
+                last_seen = read_at;
+                gens.clear();
+                continue;
+            }
+            gens.extend(gen_rx.try_iter());
+            let within: Vec<i64> = gens
+                .iter()
+                .copied()
+                .filter(|t| *t >= last_seen && *t <= read_at)
+                .collect();
+            let (first, last) = match (within.iter().min(), within.iter().max()) {
+                (Some(a), Some(b)) => (*a, *b),
+                _ => (last_seen, read_at),
+            };
+            let _ = tx.send(Removal::Between(first, last));
+            return;
+        }
+    });
+    RuleWatch { rx }
+}
+
+/// The rules as kube-proxy wrote them, read back in this thread's namespace.
+fn rules(mode: ProxyMode) -> String {
+    let out = match mode {
+        ProxyMode::Nftables => Command::new("nft")
+            .args(["list", "table", "ip", "kube-proxy"])
+            .output(),
+        _ => Command::new("iptables-save").args(["-t", "nat"]).output(),
+    };
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether a Service chain still sends new connections to `ip:port`.
+pub fn routed(rules: &str, mode: ProxyMode, ip: &str, port: u16) -> bool {
+    routed_endpoints(rules, mode).contains(&format!("{ip}:{port}"))
+}
+
+/// Every `ip:port` some Service chain sends new connections to.
+pub fn routed_endpoints(rules: &str, mode: ProxyMode) -> Vec<String> {
+    let mut out: Vec<String> = match mode {
+        ProxyMode::Nftables => rules
+            .lines()
+            .flat_map(|l| l.split("goto endpoint-").skip(1))
+            .filter_map(|rest| {
+                let name = rest.split([' ', ',', '}']).next()?;
+                let (_, ep) = name.rsplit_once("__")?;
+                let (ip, port) = ep.rsplit_once('/')?;
+                Some(format!("{ip}:{port}"))
+            })
+            .collect(),
+        _ => {
+            let dnat: Vec<(&str, &str)> = rules
+                .lines()
+                .filter(|l| l.starts_with("-A KUBE-SEP-"))
+                .filter_map(|l| {
+                    let chain = l.split_whitespace().nth(1)?;
+                    let (_, to) = l.split_once("--to-destination ")?;
+                    Some((chain, to.split_whitespace().next()?))
+                })
+                .collect();
+            rules
+                .lines()
+                .filter(|l| l.starts_with("-A KUBE-SVC-") || l.starts_with("-A KUBE-SVL-"))
+                .filter_map(|l| {
+                    let target = l.rsplit_once("-j ")?.1.trim();
+                    dnat.iter()
+                        .find(|(c, _)| *c == target)
+                        .map(|(_, to)| to.to_string())
+                })
+                .collect()
+        }
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Waits until node `ns`'s rules send the Service port `port`'s new
+/// connections to `ip:port` alone (kube-proxy has caught up with the
+/// current endpoints), up to `timeout`; false if they never did.
+pub fn wait_routed_alone(
+    ns: &Netns,
+    mode: ProxyMode,
+    ip: &str,
+    port: u16,
+    timeout: Duration,
+) -> bool {
+    let want = vec![format!("{ip}:{port}")];
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        let now: Vec<String> = ns
+            .run(|| routed_endpoints(&rules(mode), mode))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.ends_with(&format!(":{port}")))
+            .collect();
+        if now == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A netlink socket joined to NFNLGRP_NFTABLES in this thread's namespace.
+fn nft_socket() -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{
+        AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, setsockopt, socket,
+        sockopt,
+    };
+    const NFNLGRP_NFTABLES: u32 = 7;
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkNetFilter,
+    )?;
+    bind(
+        fd.as_raw_fd(),
+        &NetlinkAddr::new(0, 1 << (NFNLGRP_NFTABLES - 1)),
+    )?;
+    // A bounded wait, so the watch ends on time without a commit.
+    setsockopt(
+        &fd,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(0, 200_000),
+    )?;
+    // Room for a large transaction's burst of notifications.
+    let _ = setsockopt(&fd, sockopt::RcvBuf, &(4 << 20));
+    Ok(fd)
+}
+
+/// Waits (up to the socket's timeout) for a datagram holding the end of a
+/// transaction (NFT_MSG_NEWGEN); its arrival time, or None.
+fn next_generation(fd: &OwnedFd, buf: &mut [u8]) -> Option<i64> {
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    // enum nf_tables_msg_types (linux/netfilter/nf_tables.h).
+    const NFT_MSG_NEWGEN: u16 = 15;
+    let n =
+        nix::sys::socket::recv(fd.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty()).ok()?;
+    let ts = seamless_proto::clock::now_ns();
+    // A datagram may carry several messages: struct nlmsghdr is u32 length,
+    // u16 type (subsystem << 8 | message), then flags, seq, pid.
+    let mut off = 0;
+    while off + 16 <= n {
+        let len = u32::from_ne_bytes(buf[off..off + 4].try_into().ok()?) as usize;
+        let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+        if ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
+            return Some(ts);
+        }
+        if len < 16 {
+            break;
+        }
+        off += (len + 3) & !3;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IPT: &str = "\
+-A KUBE-SERVICES -d 198.19.100.100/32 -p tcp -m comment --comment \"seamless-demo/web:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-ABC
+-A KUBE-SVC-ABC -m comment --comment \"seamless-demo/web:http -> 198.18.2.10:80\" -j KUBE-SEP-NEW
+-A KUBE-SEP-OLD -p tcp -m comment --comment \"seamless-demo/web:http\" -m tcp -j DNAT --to-destination 198.18.1.10:80
+-A KUBE-SEP-NEW -p tcp -m comment --comment \"seamless-demo/web:http\" -m tcp -j DNAT --to-destination 198.18.2.10:80
+";
+
+    #[test]
+    fn iptables_a_sep_chain_without_a_jump_to_it_is_out() {
+        assert!(routed(IPT, ProxyMode::Iptables, "198.18.2.10", 80));
+        assert!(
+            !routed(IPT, ProxyMode::Iptables, "198.18.1.10", 80),
+            "only its SEP chain is left"
+        );
+        assert!(!routed(IPT, ProxyMode::Iptables, "198.18.2.10", 8080));
+        assert_eq!(
+            routed_endpoints(IPT, ProxyMode::Iptables),
+            ["198.18.2.10:80"]
+        );
+    }
+
+    #[test]
+    fn nftables_an_endpoint_chain_no_vmap_goes_to_is_out() {
+        let nft = "\
+\tchain service-ABC-seamless-demo/web/tcp/http {
+\t\tip daddr 198.19.100.100 tcp dport 80 ip saddr != 198.18.0.0/16 jump mark-for-masquerade
+\t\tnumgen random mod 1 vmap { 0 : goto endpoint-NEW-seamless-demo/web/tcp/http__198.18.2.10/80 }
+\t}
+\tchain endpoint-OLD-seamless-demo/web/tcp/http__198.18.1.10/80 {
+\t\tmeta l4proto tcp dnat to 198.18.1.10:80
+\t}
+";
+        assert!(routed(nft, ProxyMode::Nftables, "198.18.2.10", 80));
+        assert!(!routed(nft, ProxyMode::Nftables, "198.18.1.10", 80));
+        assert_eq!(
+            routed_endpoints(nft, ProxyMode::Nftables),
+            ["198.18.2.10:80"]
+        );
+    }
+}
