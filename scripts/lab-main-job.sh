@@ -22,7 +22,6 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-results/lab}
 REPEAT=${REPEAT:-10}
 SEED=${SEED:-20261127}
-MERGE_GAP=${MERGE_GAP:-50ms}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 # On a fresh Debian/Ubuntu machine, as root: what the lab needs, from its
 # one list (lab/prerequisites.txt: program, package, when needed; the job
@@ -58,13 +57,13 @@ echo "+ ${LAB_CMD[*]}" >&2
 "${LAB_CMD[@]}"
 
 # A partial outage (iptables still sends half the new connections to the
-# dead pod) interleaves failures with successes, and on a busy machine the
-# agent can stall for tens of ms: merge failures closer than MERGE_GAP into
-# one window (each lab run has one outage; late failures, if any, come
-# seconds later).
+# dead pod) interleaves failures with successes: the analyzer's default
+# merging keeps it one window (a run of successes ends a window only when
+# it could not be chance at the window's failure ratio); a stall of the
+# agent adds no successes, so it changes nothing.
 runs=("$OUT"/*/run-*)
 for run in "${runs[@]}"; do
-  "$BIN/seamless-analyzer" report "$run" --merge-gap "$MERGE_GAP" >/dev/null
+  "$BIN/seamless-analyzer" report "$run" >/dev/null
 done
 # One figure per scenario, its run-01's plot: an index links to it (no copy).
 {
@@ -82,19 +81,19 @@ done
     echo "[SVG]($scenario/run-01/plot.svg), [report]($scenario/run-01/report.md)"
   done
 } > "$OUT/figures.md"
-"$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT" --merge-gap "$MERGE_GAP"
+"$BIN/seamless-analyzer" compare "${runs[@]}" --out "$OUT"
 "$BIN/seamless-analyzer" check-truth "${runs[@]}" > "$OUT/ground-truth-check.txt" || true
 tail -1 "$OUT/ground-truth-check.txt" >&2
 
 {
   echo "# Provenance of $OUT"
   echo
-  echo "Made by \`scripts/lab-main-job.sh\` (REPEAT=$REPEAT SEED=$SEED MERGE_GAP=$MERGE_GAP):"
+  echo "Made by \`scripts/lab-main-job.sh\` (REPEAT=$REPEAT SEED=$SEED):"
   echo
   echo '```'
   echo "${LAB_CMD[*]}"
-  echo "seamless-analyzer report RUN --merge-gap $MERGE_GAP   # every run"
-  echo "seamless-analyzer compare $OUT/*/run-* --out $OUT --merge-gap $MERGE_GAP"
+  echo "seamless-analyzer report RUN   # every run"
+  echo "seamless-analyzer compare $OUT/*/run-* --out $OUT"
   echo '```'
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

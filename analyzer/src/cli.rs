@@ -60,15 +60,26 @@ pub struct CheckTruthArgs {
 /// How probes become windows.
 #[derive(Debug, Clone, Args)]
 pub struct AnalysisArgs {
-    /// Merge failure runs separated by at most this many successes (a
-    /// partial outage, e.g. iptables still sending some traffic to a dead
-    /// pod). 0 keeps plain runs.
-    #[arg(long, default_value_t = 0, value_name = "K")]
+    /// Instead of the automatic merging, merge failure runs separated by at
+    /// most this many successes. By default a run of successes between two
+    /// failures stays inside the window unless it could not be chance at
+    /// the window's failure ratio (less than 0.1%), so a partial outage
+    /// (iptables still sending part of the traffic to a dead pod) is one
+    /// window.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "K",
+        conflicts_with = "no_merge"
+    )]
     pub merge_successes: u64,
-    /// Merge failure runs whose failures are at most this far apart, e.g.
-    /// 50ms.
-    #[arg(long, value_name = "DURATION")]
+    /// Instead of the automatic merging, merge failure runs whose failures
+    /// are at most this far apart, e.g. 50ms.
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_merge")]
     pub merge_gap: Option<String>,
+    /// No merging: every maximal run of failed probes is a window.
+    #[arg(long)]
+    pub no_merge: bool,
     /// Shift an agent's probe times onto the controller's clock:
     /// `[AGENT=]OFFSET`, e.g. `node-b=-3.2ms`; OFFSET is added. Repeatable;
     /// without AGENT it applies to every agent not named.
@@ -100,6 +111,7 @@ impl AnalysisArgs {
                 .as_deref()
                 .map(|g| duration("--merge-gap", g))
                 .transpose()?,
+            no_merge: self.no_merge,
             bin_ns: self
                 .bin
                 .as_deref()

@@ -114,10 +114,13 @@ fn window_rows(report: &Report) -> Vec<[String; 8]> {
                 fmt_range(w.lower_ns, w.upper_ns),
                 if w.edge_uncertainty_ns > 0 {
                     format!(
-                        "{} / {} (partial: edges +/- {:.3} ms)",
+                        "{} / {} (partial: edges +/- {:.3} ms{})",
                         w.failed,
                         w.total,
-                        w.edge_uncertainty_ns as f64 / 1e6
+                        w.edge_uncertainty_ns as f64 / 1e6,
+                        w.split_successes
+                            .map(|k| format!("; {k} ok in a row would end it"))
+                            .unwrap_or_default()
                     )
                 } else {
                     format!("{} / {}", w.failed, w.total)
@@ -170,9 +173,38 @@ fn title(report: &Report) -> String {
     )
 }
 
+/// How the windows were merged, in one sentence.
+pub(crate) fn merge_note(opts: &crate::AnalyzeOptions) -> String {
+    if opts.no_merge {
+        return "Windows: every maximal run of failed probes (--no-merge).".into();
+    }
+    if opts.auto_merge() {
+        return format!(
+            "Windows: a run of successes between two failures stays inside the window \
+             unless it could not be chance: at the window's failure ratio, a run that long \
+             anywhere inside has less than {}% chance of cutting one outage in two \
+             (--no-merge shows the plain runs).",
+            crate::windows::SPLIT_MISS * 100.0
+        );
+    }
+    let mut rules = Vec::new();
+    if opts.merge_successes > 0 {
+        rules.push(format!(
+            "separated by at most {} successes (--merge-successes)",
+            opts.merge_successes
+        ));
+    }
+    if let Some(g) = opts.merge_gap_ns {
+        rules.push(format!("at most {} apart (--merge-gap)", fmt_ns(g)));
+    }
+    format!("Windows: failure runs merged when {}.", rules.join(" or "))
+}
+
 /// The compact table printed by `seamless-analyzer report`.
 pub fn terminal_table(report: &Report) -> String {
     let mut out = title(report);
+    out.push('\n');
+    out.push_str(&merge_note(&report.options));
     out.push_str("\n\n");
     out.push_str(&aligned(SUMMARY_HEAD, &summary_rows(report)));
     if !report.merged.windows.is_empty() {
@@ -184,7 +216,7 @@ pub fn terminal_table(report: &Report) -> String {
         if more > 0 {
             let _ = writeln!(
                 out,
-                "... and {more} more windows (report.md lists them all; --merge-successes or --merge-gap join a partial outage)"
+                "... and {more} more windows (report.md lists them all)"
             );
         }
     }
@@ -213,9 +245,10 @@ pub fn markdown(report: &Report) -> String {
         "Downtime is a range per window: lower = last failed - first failed probe, \
          upper = first ok after - last ok before. The probe interval (median {}, p99 {}) \
          is the resolution of these figures. Local errors of the prober are counted \
-         apart and never make a window.\n",
+         apart and never make a window. {}\n",
         fmt_ns(m.interval.median_ns),
-        fmt_ns(m.interval.p99_ns)
+        fmt_ns(m.interval.p99_ns),
+        merge_note(&report.options)
     );
     if let Some(r) = report.rollout {
         let _ = writeln!(

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Options of [`analyze`](crate::analyze). `Default` gives plain windows
-/// (no merging), automatic time bins and no clock offsets.
+/// Options of [`analyze`](crate::analyze). `Default` merges failure runs
+/// automatically (a run of successes inside a window is one that could be
+/// chance at the window's failure ratio), picks automatic time bins and no
+/// clock offsets. Setting `merge_successes` or `merge_gap_ns` replaces the
+/// automatic rule by those; `no_merge` keeps the plain runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnalyzeOptions {
     /// Merge two failure runs separated by at most this many successes
@@ -17,6 +20,10 @@ pub struct AnalyzeOptions {
     /// Merge two failure runs whose failures are at most this far apart, ns
     /// (from the last failure of one to the first of the next).
     pub merge_gap_ns: Option<i64>,
+    /// Keep the plain failure runs: no merging at all (the fixed rules
+    /// above are then ignored too).
+    #[serde(default)]
+    pub no_merge: bool,
     /// Width of the success-ratio bins, ns; `None` picks a round width
     /// giving about 200 bins.
     pub bin_ns: Option<i64>,
@@ -28,6 +35,12 @@ pub struct AnalyzeOptions {
 }
 
 impl AnalyzeOptions {
+    /// Whether windows are merged by the automatic rule: neither
+    /// `no_merge` nor a fixed rule (`merge_successes`, `merge_gap_ns`).
+    pub fn auto_merge(&self) -> bool {
+        !self.no_merge && self.merge_successes == 0 && self.merge_gap_ns.is_none()
+    }
+
     /// The clock offset of an agent, ns.
     pub fn clock_offset_ns(&self, agent: &str) -> i64 {
         self.clock_offsets_ns

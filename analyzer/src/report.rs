@@ -150,8 +150,9 @@ pub struct ProbeInterval {
     pub p99_ns: i64,
 }
 
-/// A failure window: a maximal run of failed probes in start order
-/// (optionally merged across a few successes or a short gap). Local errors
+/// A failure window: failed probes in start order with the runs of
+/// successes between them that could be chance (the automatic merging), or
+/// as the fixed rules or `--no-merge` say. Local errors
 /// are skipped: they neither break nor extend a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
@@ -180,6 +181,13 @@ pub struct Window {
     /// ratio (`k = ceil(ln 0.001 / ln(1 - ratio))`: 10 at ratio 0.5). 0 for a
     /// window where every probe failed.
     pub edge_uncertainty_ns: i64,
+    /// Under the automatic merging (the default): the shortest run of
+    /// successes that would have ended this window, one with less than a
+    /// 0.1% chance anywhere inside it at its failure ratio; every run of
+    /// successes inside is shorter. `None` under `--merge-successes`,
+    /// `--merge-gap` or `--no-merge`.
+    #[serde(default)]
+    pub split_successes: Option<u64>,
     /// Failed probes inside.
     pub failed: u64,
     /// Probes from the first to the last failure, failed or ok (local errors

@@ -6,6 +6,7 @@
 //! of its own (`tests/lab_ground_truth.rs`): its timing slack assumes it
 //! does not share the two cores with these tests.
 
+mod auto_merge;
 mod bad_input;
 mod cli;
 mod common;

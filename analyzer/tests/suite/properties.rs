@@ -114,7 +114,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let log = to_log(&raw);
         run_dir(dir.path(), &[("a", log.clone())], &[]);
-        let opts = AnalyzeOptions { merge_successes: k, merge_gap_ns: gap, ..Default::default() };
+        let opts = AnalyzeOptions { merge_successes: k, merge_gap_ns: gap, no_merge: k == 0 && gap.is_none(), ..Default::default() };
         let r = analyze(dir.path(), &opts).unwrap();
         let got: Vec<_> = r.merged.windows.iter().map(|w| (
             w.first_fail_ns, w.last_fail_ns, w.last_ok_before_ns, w.first_ok_after_ns, w.failed, w.total,

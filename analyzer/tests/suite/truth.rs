@@ -59,11 +59,7 @@ fn check_truth_reanalyses_a_committed_run_from_its_probe_log() {
     if !run.join("probe-node-a.log").is_file() {
         return;
     }
-    let opts = AnalyzeOptions {
-        merge_gap_ns: Some(50_000_000),
-        ..Default::default()
-    };
-    let c = check_truth(&run, &opts, true).unwrap();
+    let c = check_truth(&run, &AnalyzeOptions::default(), true).unwrap();
     assert!(c.ok(), "{c:?}");
     assert!(
         c.contained_strictly.is_some(),

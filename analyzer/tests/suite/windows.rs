@@ -5,6 +5,14 @@ use crate::common::{P, STEP, pattern, run_dir, wall, write_log};
 use seamless_analyzer::{AnalyzeOptions, analyze};
 use seamless_proto::timeline::{Event, EventKind};
 
+/// The plain runs of failures (no merging).
+fn plain() -> AnalyzeOptions {
+    AnalyzeOptions {
+        no_merge: true,
+        ..Default::default()
+    }
+}
+
 fn one_log(p: &str, opts: &AnalyzeOptions) -> seamless_analyzer::Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe-a.log");
@@ -16,7 +24,7 @@ fn one_log(p: &str, opts: &AnalyzeOptions) -> seamless_analyzer::Report {
 fn exact_windows_bounds_and_counts() {
     //          0123456789012345678901234
     let p = "....xxx...x.rr...l.xlx..t";
-    let r = one_log(p, &AnalyzeOptions::default());
+    let r = one_log(p, &plain());
     let s = &r.merged;
     assert_eq!(s.totals.probes, 25);
     assert_eq!(s.totals.failed, 9);
@@ -92,8 +100,8 @@ fn no_failures_no_windows() {
 fn merging_across_successes_and_gaps() {
     //        0123456789012345
     let p = "...x.x..x....x..";
-    let plain = one_log(p, &AnalyzeOptions::default());
-    assert_eq!(plain.merged.windows.len(), 4);
+    let raw = one_log(p, &plain());
+    assert_eq!(raw.merged.windows.len(), 4);
 
     let k1 = one_log(
         p,
