@@ -14,13 +14,14 @@
 
 pub mod dns;
 pub mod events;
+pub mod ipam;
 pub mod pod;
 pub mod probe;
 pub mod runtime;
 pub mod spec;
 pub mod status;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,7 @@ pub struct NodeCtx {
     /// The cluster DNS server (kubelet's --cluster-dns), if the lab runs one.
     pub dns: Option<Ipv4Addr>,
     /// Pod addresses in use (last octet).
-    ips: Mutex<BTreeSet<u8>>,
+    ips: Mutex<ipam::Ipam>,
 }
 
 impl NodeCtx {
@@ -77,7 +78,7 @@ impl NodeCtx {
             sink,
             probe_agent: format!("kube-probe/{}", mm.join(".")),
             dns: None,
-            ips: Mutex::new(BTreeSet::new()),
+            ips: Mutex::new(ipam::Ipam::new(10, 250)),
         }
     }
 
@@ -125,12 +126,8 @@ impl Sandbox {
             });
         }
         let octet = {
-            let mut used = ctx.ips.lock().unwrap_or_else(|p| p.into_inner());
-            let free = (10u8..=250)
-                .find(|o| !used.contains(o))
-                .ok_or("the node's pod range is full")?;
-            used.insert(free);
-            free
+            let mut ipam = ctx.ips.lock().unwrap_or_else(|p| p.into_inner());
+            ipam.reserve().ok_or("the node's pod range is full")?
         };
         let ip = Ipv4Addr::new(198, 18, ctx.net.index + 1, octet);
         let name = format!("pod-{}", &uid[..uid.len().min(13)]);
@@ -139,7 +136,7 @@ impl Sandbox {
                 ctx.ips
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&octet);
+                    .release(octet);
                 format!("creating the pod's network: {e}")
             })?;
         Ok(Sandbox {
@@ -163,7 +160,7 @@ impl Sandbox {
         ctx.ips
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.ip.octets()[3]);
+            .release(self.ip.octets()[3]);
     }
 }
 

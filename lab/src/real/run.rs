@@ -187,6 +187,11 @@ pub fn run_one(
     );
     let first_event = ctx.events.lock().map(|e| e.len()).unwrap_or(0);
     rollout(ctx, target, settle, dir)?;
+    // kube-proxy may take the old endpoint out after the rollout is over
+    // (its sync waits at least minSyncPeriod after the last): probing goes
+    // on until node-c's rules have dropped it, and `settle` more.
+    let removal = watch.get(Duration::from_secs(60));
+    std::thread::sleep(settle);
 
     // Stop the agent as a user would, and keep its log.
     k.run(
@@ -218,7 +223,6 @@ pub fn run_one(
             .find(|e| e.pod == old && e.step == s)
             .map(|e| e.t_ns)
     };
-    let removal = watch.get(Duration::from_secs(5));
     // The removal is bracketed by the commits around it: the outage ends
     // at the latest, the earliest bounds it (as the emulated lab's COMMIT
     // write does).
