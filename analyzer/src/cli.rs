@@ -171,7 +171,12 @@ pub struct CompareArgs {
     /// (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Analysis options.
+    /// Group the runs by this key of run.json (dotted: `lab.network`,
+    /// `trigger`, ...) instead of by scenario.
+    #[arg(long, value_name = "KEY")]
+    pub group_by: Option<String>,
+    /// Analysis options (a run without probe logs is read from its
+    /// report.json as it is).
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
@@ -240,7 +245,7 @@ pub fn run(opts: Opts) -> Result<Exit> {
         Command::Compare(a) => {
             let o = a.analysis.options()?;
             let runs: Vec<&Path> = a.runs.iter().map(PathBuf::as_path).collect();
-            let rows = compare(&runs, &o)?;
+            let rows = compare(&runs, &o, a.group_by.as_deref())?;
             let table = compare_table(&rows);
             print!("{table}");
             let out = a.out.unwrap_or_else(|| PathBuf::from("."));

@@ -19,7 +19,7 @@
 
 mod analyze;
 pub mod cli;
-mod compare;
+pub mod compare;
 mod error;
 mod export;
 mod gate;
@@ -39,7 +39,7 @@ mod windows;
 use std::path::Path;
 
 pub use analyze::Analysis;
-pub use compare::{CompareRow, compare, compare_table};
+pub use compare::{CompareRow, Comparison, GroupStats, Quantiles, compare, compare_table};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, export};
 pub use gate::{Gate, check_gate};

@@ -96,7 +96,12 @@ fn compare_and_export_from_the_command_line() {
             .args(["--merge-gap", "2ms"]),
     );
     let table = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(table.matches("synthetic 5000 probes").count(), 2, "{table}");
+    // One group row, then both runs with their ids.
+    assert_eq!(table.matches("synthetic 5000 probes").count(), 3, "{table}");
+    assert!(
+        table.contains("| synthetic 5000 probes | 2 | 2 |"),
+        "{table}"
+    );
     for f in ["compare.md", "compare.json", "compare.png", "compare.svg"] {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }

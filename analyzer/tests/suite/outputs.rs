@@ -197,26 +197,88 @@ fn plots_render_with_title_axes_events_and_every_failure() {
 }
 
 #[test]
-fn compare_lists_runs_side_by_side() {
+fn compare_groups_runs_and_keeps_every_run() {
     let root = tempfile::tempdir().unwrap();
-    let one = root.path().join("no-prestop");
-    let two = root.path().join("prestop");
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&two).unwrap();
-    run_dir(&one, &[("a", pattern("....xxxx....", STEP))], &[]);
-    run_dir(&two, &[("a", pattern("............", STEP))], &[]);
-    let rows = compare(&[one.as_path(), two.as_path()], &AnalyzeOptions::default()).unwrap();
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].name, "no-prestop");
-    assert_eq!((rows[0].failed, rows[0].windows), (4, 1));
-    assert_eq!(rows[0].lower_ns, 3 * STEP as i64);
-    assert_eq!(rows[0].upper_ns, Some(5 * STEP as i64));
-    assert_eq!((rows[1].failed, rows[1].upper_ns), (0, Some(0)));
-    let table = compare_table(&rows);
-    assert!(table.contains("| no-prestop | 12 | 4 |"), "{table}");
-    let svg = seamless_analyzer::plot::compare_svg(&rows).unwrap();
-    assert!(svg.contains("no-prestop") && svg.contains("downtime (ms)"));
+    let mut runs = Vec::new();
+    for (scenario, p) in [
+        ("s-no-prestop", "....xxxx...."),
+        ("s-no-prestop", "....xx......"),
+        ("s-no-prestop", "...xxxxxx..."),
+        ("s-prestop", "............"),
+        ("s-prestop", "............"),
+    ] {
+        let dir = root
+            .path()
+            .join(scenario)
+            .join(format!("run-{:02}", runs.len() + 1));
+        std::fs::create_dir_all(&dir).unwrap();
+        run_dir(&dir, &[("a", pattern(p, STEP))], &[]);
+        let mut info = seamless_proto::RunInfo::read(&dir).unwrap_or_default();
+        info.scenario = Some(scenario.into());
+        info.trigger = Some(if runs.len() % 2 == 0 { "even" } else { "odd" }.into());
+        info.write(&dir).unwrap();
+        runs.push(dir);
+    }
+    let paths: Vec<&std::path::Path> = runs.iter().map(std::path::PathBuf::as_path).collect();
+    let c = compare(&paths, &AnalyzeOptions::default(), None).unwrap();
+    assert_eq!(c.group_by, "scenario");
+    assert_eq!(c.runs.len(), 5);
+    assert_eq!(c.runs[0].run, "s-no-prestop/run-01");
+    assert_eq!((c.runs[0].failed, c.runs[0].windows), (4, 1));
+    assert_eq!(c.runs[0].lower_ns, 3 * STEP as i64);
+    assert_eq!(c.runs[0].upper_ns, Some(5 * STEP as i64));
+    assert!(!c.runs[0].from_report);
+    let g = &c.groups;
+    assert_eq!(g.len(), 2);
+    assert_eq!(
+        (g[0].group.as_str(), g[0].prestop),
+        ("s-no-prestop", Some(false))
+    );
+    assert_eq!((g[0].runs, g[0].runs_failed), (3, 3));
+    // Lower bounds 1, 3 and 5 steps: median 3, max 5.
+    assert_eq!(g[0].lower.median_ns, Some(3 * STEP as i64));
+    assert_eq!(g[0].lower.max_ns, Some(5 * STEP as i64));
+    assert_eq!(
+        (g[0].failed_median, g[0].failed_max, g[0].failed_total),
+        (4, 6, 12)
+    );
+    assert_eq!(
+        (g[1].runs, g[1].runs_failed, g[1].prestop),
+        (2, 0, Some(true))
+    );
+    let table = compare_table(&c);
+    assert!(table.contains("| s-no-prestop | 3 | 3 |"), "{table}");
+    assert!(
+        table.contains("| s-prestop/run-05 | s-prestop | 12 | 0 |"),
+        "{table}"
+    );
+    let svg = seamless_analyzer::plot::compare_svg(&c).unwrap();
+    assert!(svg.contains("s-no-prestop") && svg.contains("downtime (ms)"));
+    assert!(svg.contains("without preStop") && svg.contains("with preStop"));
+    assert!(
+        svg.contains("no failed probe in any of the 2 runs"),
+        "{svg}"
+    );
     assert!(!svg.contains("upper bound open"), "{svg}");
+    // Every run a dot: one circle per run plus the legend's two.
+    assert_eq!(svg.matches("<circle").count(), 5 + 2, "{svg}");
+
+    // By another key of run.json.
+    let by = compare(&paths, &AnalyzeOptions::default(), Some("trigger")).unwrap();
+    let names: Vec<&str> = by.groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, ["even", "odd"]);
+    assert_eq!((by.groups[0].runs, by.groups[1].runs), (3, 2));
+    let none = compare(&paths, &AnalyzeOptions::default(), Some("lab.nothing")).unwrap();
+    assert_eq!(none.groups[0].group, "(none)");
+
+    // A run without probe logs is read from its report.json.
+    let a = Analysis::run(&runs[1], &AnalyzeOptions::default()).unwrap();
+    a.write(&runs[1], false).unwrap();
+    std::fs::remove_file(runs[1].join("probe-a.log")).unwrap();
+    let again = compare(&paths, &AnalyzeOptions::default(), None).unwrap();
+    assert!(again.runs[1].from_report);
+    assert_eq!(again.groups, c.groups);
+    assert!(compare_table(&again).contains("| s-no-prestop/run-02 (report.json) |"));
 }
 
 #[test]
@@ -228,16 +290,63 @@ fn compare_says_when_a_runs_upper_bound_is_open() {
     std::fs::create_dir_all(&bounded).unwrap();
     run_dir(&ends_failing, &[("a", pattern("........xxxx", STEP))], &[]);
     run_dir(&bounded, &[("a", pattern("..xx........", STEP))], &[]);
-    let rows = compare(
+    let c = compare(
         &[ends_failing.as_path(), bounded.as_path()],
         &AnalyzeOptions::default(),
+        None,
     )
     .unwrap();
-    assert_eq!(rows[0].upper_ns, None);
-    assert_eq!(rows[1].upper_ns, Some(3 * STEP as i64));
-    let svg = seamless_analyzer::plot::compare_svg(&rows).unwrap();
+    assert_eq!(c.runs[0].upper_ns, None);
+    assert_eq!(c.runs[1].upper_ns, Some(3 * STEP as i64));
+    assert_eq!(c.groups[0].upper_open, 1);
+    let svg = seamless_analyzer::plot::compare_svg(&c).unwrap();
     assert_eq!(svg.matches("upper bound open").count(), 1, "{svg}");
-    assert!(svg.contains("4 failed of 12"), "{svg}");
+    assert!(compare_table(&c).contains(".. open"));
+}
+
+#[test]
+fn the_comparison_figure_is_1400x900_for_8_groups_of_10() {
+    let row = |group: &str, i: i64| seamless_analyzer::CompareRow {
+        run: format!("{group}/run-{i:02}"),
+        group: group.into(),
+        name: group.into(),
+        source: String::new(),
+        from_report: true,
+        probes: 10_000,
+        failed: if group.ends_with("no-prestop") {
+            100 + i as u64
+        } else {
+            0
+        },
+        local_errors: 0,
+        kinds: Default::default(),
+        windows: 1,
+        lower_ns: i * 10_000_000,
+        upper_ns: Some(i * 10_000_000 + 4_000_000),
+        interval_ns: 200_000,
+    };
+    let mut runs = Vec::new();
+    for s in ["a", "b", "c", "d"] {
+        for p in ["no-prestop", "prestop"] {
+            for i in 1..=10 {
+                runs.push(row(&format!("{s}-{p}"), i));
+            }
+        }
+    }
+    let c = seamless_analyzer::Comparison {
+        group_by: "scenario".into(),
+        groups: seamless_analyzer::compare::groups(&runs),
+        runs,
+    };
+    let svg = seamless_analyzer::plot::compare_svg(&c).unwrap();
+    assert!(
+        svg.contains(r#"width="1400""#) && svg.contains(r#"height="900""#),
+        "{}",
+        &svg[..300]
+    );
+    assert_eq!(svg.matches("<circle").count(), 80 + 2);
+    let dir = tempfile::tempdir().unwrap();
+    seamless_analyzer::plot::compare_png(&c, &dir.path().join("c.png")).unwrap();
 }
 
 #[test]
