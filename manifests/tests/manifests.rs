@@ -251,7 +251,10 @@ fn controller_role_grants_exactly_what_rollout_needs() {
             &["get", "list", "watch", "patch"][..],
         ),
         ("apps", "replicasets", &["list", "watch"]),
-        ("", "pods", &["list", "watch"]),
+        // create, get, delete: `experiment`'s agent pods.
+        ("", "pods", &["list", "watch", "create", "get", "delete"]),
+        // `experiment` reaches its agents through the pod proxy, GET only.
+        ("", "pods/proxy", &["get"]),
         ("", "services", &["get", "list"]),
         ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ]

@@ -54,9 +54,9 @@ pub struct Opts {
     /// Probes a second, per agent.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
-    /// The agent's image.
+    /// The agent's image (`--image` is the trigger's).
     #[arg(long, default_value = pod::DEFAULT_IMAGE)]
-    pub image: String,
+    pub agent_image: String,
     /// The agents' control port (pods/proxy reaches it).
     #[arg(long, default_value_t = seamless_proto::control::DEFAULT_PORT)]
     pub port: u16,
@@ -140,7 +140,7 @@ impl Opts {
             agents: self.agents.clone(),
             access: self.access,
             rate: self.rate,
-            image: self.image.clone(),
+            image: self.agent_image.clone(),
             port: self.port,
             repeat: self.repeat,
             between: self.between,

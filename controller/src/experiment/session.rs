@@ -533,7 +533,7 @@ fn record_info(p: &Params, plan: &Plan, i: u32, run: &RunRecord) -> Result<()> {
     );
     info.extra.insert("agents".into(), json!(agents));
     info.clock = Some(format!(
-        "{} Agents' clocks: estimated against the controller's by Cristian's method over pods/proxy (agents[].clock_offset_ns is added to an agent's times, within ± clock_uncertainty_ns).",
+        "{}; agents' clocks: estimated against the controller's by Cristian's method over pods/proxy (agents[].clock_offset_ns is added to an agent's times, within ± clock_uncertainty_ns).",
         info.clock.unwrap_or_default()
     ));
     info.write(&run.dir).map_err(io)
