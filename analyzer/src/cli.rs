@@ -146,9 +146,19 @@ pub struct ReportArgs {
     /// Skip plot.png and plot.svg.
     #[arg(long)]
     pub no_plot: bool,
-    /// Print report.json on stdout instead of the table.
+    /// Print report.json on stdout instead of the table (as `--format
+    /// json`).
     #[arg(long)]
     pub json: bool,
+    /// What to print on stdout: `text` (the table) or `json` (the
+    /// report.json document, for scripts).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the gate's verdict as JUnit XML to FILE: one test case
+    /// per agent and one for the merged view, failed where the gate is
+    /// exceeded (with the bounds). Exit codes are unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Exit with status 3 when the downtime's upper bound exceeds this, e.g.
     /// 0s or 50ms (a window unbounded at an edge always exceeds it).
     #[arg(long, value_name = "DURATION")]
@@ -159,6 +169,15 @@ pub struct ReportArgs {
     /// Analysis options.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// What `report` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The table.
+    Text,
+    /// report.json.
+    Json,
 }
 
 /// `compare`.
@@ -328,10 +347,13 @@ fn report(a: ReportArgs) -> Result<Exit> {
     let analysis = Analysis::run(&a.run, &o)?;
     let out = a.out.unwrap_or_else(|| default_out(&a.run));
     analysis.write(&out, !a.no_plot)?;
-    if a.json {
+    if a.json || a.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&analysis.report)?);
     } else {
         print!("{}", terminal_table(&analysis.report));
+    }
+    if let Some(path) = &a.junit {
+        std::fs::write(path, crate::junit(&analysis.report, &gate)).map_err(Error::io(path))?;
     }
     let reasons = check_gate(&analysis.report, &gate);
     Ok(if reasons.is_empty() {

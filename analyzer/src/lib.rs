@@ -42,7 +42,7 @@ pub use analyze::Analysis;
 pub use compare::{CompareRow, Comparison, GroupStats, Quantiles, compare, compare_table};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, export};
-pub use gate::{Gate, check_gate};
+pub use gate::{Gate, check_gate, check_summary, junit};
 pub use markdown::{markdown, terminal_table};
 pub use options::AnalyzeOptions;
 pub use report::{Report, Summary, Window};

@@ -225,3 +225,59 @@ fn in_process_report_returns_the_gate_reasons() {
     assert!(run_dir.join("report.json").is_file());
     assert!(!run_dir.join("plot.png").exists(), "--no-plot");
 }
+
+#[test]
+fn junit_and_json_for_pipelines() {
+    let lab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = bin()
+        .arg("report")
+        .arg(lab.join("host-clusterip-no-prestop/run-01"))
+        .arg("--out")
+        .arg(dir.path())
+        .args([
+            "--no-plot",
+            "--max-downtime",
+            "0s",
+            "--format",
+            "json",
+            "--junit",
+        ])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the gate's exit code is unchanged"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["merged"]["downtime"]["windows"], 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(xml.contains(r#"tests="2" failures="2""#), "{xml}");
+    assert!(
+        xml.contains(r#"name="agent node-a""#) && xml.contains(r#"name="merged""#),
+        "{xml}"
+    );
+    assert!(xml.contains("exceeds --max-downtime 0 ns"), "{xml}");
+    assert!(
+        xml.contains("downtime 69.998 ms .. 74.546 ms in 1 window(s)"),
+        "{xml}"
+    );
+
+    let out = bin()
+        .arg("report")
+        .arg(lab.join("host-clusterip-prestop/run-01"))
+        .arg("--out")
+        .arg(dir.path())
+        .args(["--no-plot", "--max-downtime", "0s", "--junit"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"tests="2" failures="0""#), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+}
