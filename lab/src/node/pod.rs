@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
 
@@ -359,7 +359,7 @@ impl Worker {
                 && now >= kill_at
             {
                 if let Some(child) = &self.ctrs[i].child {
-                    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
                     let name = self.ctrs[i].spec.name.clone();
                     ctx.event(&self.pod, Step::Sigkill, &name, "");
                 }
@@ -388,6 +388,9 @@ impl Worker {
         let Ok(Some(st)) = child.try_wait() else {
             return;
         };
+        // The container ends with its main process: whatever it left in its
+        // group goes too (a runtime kills the container's cgroup).
+        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
         use std::os::unix::process::ExitStatusExt;
         let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(9));
         self.ctrs[i].child = None;
@@ -600,10 +603,28 @@ async fn volumes(
         std::fs::create_dir_all(&vdir).map_err(|e| format!("creating {}: {e}", vdir.display()))?;
         if let Some(cm) = &v.config_map {
             let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-            let obj = api
-                .get(&cm.name)
-                .await
-                .map_err(|e| format!("configMap {:?} of volume {:?}: {e}", cm.name, v.name))?;
+            // Retried as kubelet's volume manager retries a mount: the Node
+            // authorizer learns of a pod's ConfigMaps from its own watch,
+            // so a kubelet that asks at once may be refused ("no
+            // relationship found") for a moment.
+            let mut wait = Duration::from_millis(50);
+            let give_up = Instant::now() + Duration::from_secs(120);
+            let obj = loop {
+                match api.get(&cm.name).await {
+                    Ok(obj) => break obj,
+                    Err(e) if Instant::now() < give_up => {
+                        tracing::debug!("configMap {:?}: {e}; retrying in {wait:?}", cm.name);
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "configMap {:?} of volume {:?}: {e}",
+                            cm.name, v.name
+                        ));
+                    }
+                }
+            };
             let data = obj.data.unwrap_or_default();
             let items: Vec<(String, String)> = match &cm.items {
                 Some(items) => items

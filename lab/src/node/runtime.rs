@@ -183,6 +183,10 @@ pub fn start(spec: &ContainerSpec, agent_bin: &Path) -> Result<Child, RuntimeErr
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
+    // A process group of its own: the container is the group, so SIGKILL
+    // and the teardown after its main process exits reach every process
+    // it started (nginx's workers), as a runtime's cgroup kill does.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.spawn().map_err(RuntimeError::Spawn)
 }
 
