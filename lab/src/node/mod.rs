@@ -9,9 +9,11 @@
 //! - watches the pods bound to it and runs each in [`pod`].
 //!
 //! Modules: [`spec`] (what it accepts), [`runtime`] (images to programs),
+//! `terminate` (the deletion order), `volumes`, `api` (fail, delete), [`ipam`], [`dns`],
 //! [`probe`] (readiness), [`status`] (what it posts), [`events`] (its
 //! steps, for the timeline).
 
+mod api;
 pub mod dns;
 pub mod events;
 pub mod ipam;
@@ -20,6 +22,8 @@ pub mod probe;
 pub mod runtime;
 pub mod spec;
 pub mod status;
+mod terminate;
+mod volumes;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -21,43 +21,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use nix::sys::signal::{Signal, kill, killpg};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::api::{Api, Patch, PatchParams};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, watch};
 
+use super::api::{delete, fail};
 use super::events::Step;
 use super::probe::{self, Readiness, Tally};
 use super::runtime::{self, ContainerSpec};
 use super::spec;
 use super::status::{CState, ContainerStatus, PodStatus};
+use super::volumes::{mounts_of, volumes};
 use super::{NodeCtx, Sandbox};
 
-/// Kubelet's floor for the SIGTERM phase (kuberuntime_container.go).
-const MIN_GRACE: Duration = Duration::from_secs(2);
 /// How often the worker looks at its processes.
 const TICK: Duration = Duration::from_millis(10);
 
 /// Where a container is in its termination.
 #[derive(Debug)]
-enum Term {
+pub(super) enum Term {
     Alive,
     PreStop { until: Instant, hook: Option<Child> },
     Stopping { kill_at: Instant },
     Killed,
 }
 
-struct Ctr {
-    spec: Container,
-    child: Option<Child>,
-    readiness: Option<Readiness>,
-    tally: Tally,
-    next_probe: Instant,
-    term: Term,
-    restart_at: Option<Instant>,
-    backoff: Duration,
-    log: PathBuf,
+pub(super) struct Ctr {
+    pub(super) spec: Container,
+    pub(super) child: Option<Child>,
+    pub(super) readiness: Option<Readiness>,
+    pub(super) tally: Tally,
+    pub(super) next_probe: Instant,
+    pub(super) term: Term,
+    pub(super) restart_at: Option<Instant>,
+    pub(super) backoff: Duration,
+    pub(super) log: PathBuf,
 }
 
 /// Runs one pod until its object is gone; `rx` carries its latest object
@@ -112,7 +112,7 @@ pub async fn run(ctx: Arc<NodeCtx>, mut rx: watch::Receiver<Pod>) {
     }
 }
 
-fn key(pod: &Pod) -> String {
+pub(super) fn key(pod: &Pod) -> String {
     format!(
         "{}/{}",
         pod.metadata.namespace.as_deref().unwrap_or(""),
@@ -120,13 +120,13 @@ fn key(pod: &Pod) -> String {
     )
 }
 
-struct Worker {
-    pod: Pod,
-    sandbox: Sandbox,
-    ctrs: Vec<Ctr>,
-    status: PodStatus,
-    deleting: Option<Instant>,
-    dirty: bool,
+pub(super) struct Worker {
+    pub(super) pod: Pod,
+    pub(super) sandbox: Sandbox,
+    pub(super) ctrs: Vec<Ctr>,
+    pub(super) status: PodStatus,
+    pub(super) deleting: Option<Instant>,
+    pub(super) dirty: bool,
 }
 
 impl Worker {
@@ -449,105 +449,6 @@ impl Worker {
         self.ctrs.iter().all(|c| c.child.is_none())
     }
 
-    /// The deletion: preStop or SIGTERM for every container at once.
-    fn begin_termination(&mut self, ctx: &NodeCtx, pod: &Pod, gone: bool) {
-        self.pod = pod.clone();
-        let now = Instant::now();
-        self.deleting = Some(now);
-        let grace = grace_period(pod, gone);
-        ctx.event(
-            pod,
-            Step::DeletionSeen,
-            "",
-            &format!("grace {}s", grace.as_secs()),
-        );
-        for i in 0..self.ctrs.len() {
-            self.ctrs[i].restart_at = None;
-            let Some(child) = &self.ctrs[i].child else {
-                continue;
-            };
-            let pre = self.ctrs[i]
-                .spec
-                .lifecycle
-                .as_ref()
-                .and_then(|l| l.pre_stop.clone());
-            let name = self.ctrs[i].spec.name.clone();
-            match pre {
-                Some(h) if !gone => {
-                    ctx.event(pod, Step::PreStopStarted, &name, "");
-                    let (until, hook) = match (h.exec, h.sleep) {
-                        (Some(e), _) => {
-                            let cmd = e.command.unwrap_or_default();
-                            let hook = runtime::exec_in(child.id(), &cmd).spawn().ok();
-                            (now + grace, hook)
-                        }
-                        (None, Some(s)) => {
-                            let d = Duration::from_secs(s.seconds.max(0) as u64);
-                            (now + d.min(grace), None)
-                        }
-                        _ => (now, None),
-                    };
-                    self.ctrs[i].term = Term::PreStop { until, hook };
-                }
-                _ => self.sigterm(ctx, i, now),
-            }
-        }
-    }
-
-    /// SIGTERM; SIGKILL once the rest of the budget (>= 2 s) is spent.
-    fn sigterm(&mut self, ctx: &NodeCtx, i: usize, deleted_at: Instant) {
-        let left = sigterm_budget(grace_period(&self.pod, false), deleted_at.elapsed());
-        if let Some(child) = &self.ctrs[i].child {
-            let port = self.ctrs[i]
-                .spec
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
-                .map(|p| p.container_port as u16);
-            if let Some(port) = port {
-                self.watch_listener(ctx, i, port);
-            }
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let name = self.ctrs[i].spec.name.clone();
-            let detail = format!("kill in {}ms", left.as_millis());
-            ctx.event(&self.pod, Step::Sigterm, &name, &detail);
-        }
-        self.ctrs[i].term = Term::Stopping {
-            kill_at: Instant::now() + left,
-        };
-    }
-
-    /// Times the close of container `i`'s listener: from the pod's network
-    /// namespace, a connect to its address every 100 us until one is
-    /// refused (for at most the grace budget plus a second), reported as
-    /// [`Step::ListenerClosed`] with the refused attempt's start.
-    fn watch_listener(&self, ctx: &NodeCtx, i: usize, port: u16) {
-        let addr = std::net::SocketAddr::from((self.sandbox.ip, port));
-        let until = Instant::now() + grace_period(&self.pod, false) + Duration::from_secs(1);
-        let (sink, pod, node) = (ctx.sink.clone(), self.pod.clone(), ctx.net.name.clone());
-        let container = self.ctrs[i].spec.name.clone();
-        let _ = self.sandbox.ns.spawn_thread(move || {
-            while Instant::now() < until {
-                let at = seamless_proto::clock::now_ns();
-                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        sink(super::events::KubeletEvent {
-                            t_ns: at,
-                            node,
-                            pod: key(&pod),
-                            step: Step::ListenerClosed,
-                            container,
-                            detail: format!("{addr} refused"),
-                        });
-                        return;
-                    }
-                    _ => std::thread::sleep(Duration::from_micros(100)),
-                }
-            }
-        });
-    }
-
     /// Posts the status (strategic merge, UID precondition); a failure is
     /// retried on the next change.
     async fn post(&mut self, ctx: &NodeCtx) {
@@ -565,192 +466,5 @@ impl Worker {
             Ok(_) => self.dirty = false,
             Err(e) => tracing::warn!("posting the status of {ns}/{name}: {e}"),
         }
-    }
-}
-
-/// What is left of the grace budget for SIGTERM after the preStop hook
-/// took `spent`: the rest, but never under 2 s (kuberuntime_container.go
-/// `killContainer`: `gracePeriod -= preStop duration`, then
-/// `if gracePeriod < minimumGracePeriodInSeconds { gracePeriod = 2 }`).
-pub fn sigterm_budget(grace: Duration, spent: Duration) -> Duration {
-    grace.saturating_sub(spent).max(MIN_GRACE)
-}
-
-/// The grace budget: deletionGracePeriodSeconds, else the spec's, else 30.
-fn grace_period(pod: &Pod, gone: bool) -> Duration {
-    if gone {
-        return MIN_GRACE;
-    }
-    let s = pod
-        .metadata
-        .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref()?.termination_grace_period_seconds)
-        .unwrap_or(30);
-    Duration::from_secs(s.max(0) as u64)
-}
-
-/// The volumes' directories: emptyDir made empty, configMap keys written
-/// as files (all keys, or `items`).
-async fn volumes(
-    ctx: &NodeCtx,
-    pod: &Pod,
-    dir: &std::path::Path,
-) -> Result<Vec<(String, PathBuf)>, String> {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let mut out = Vec::new();
-    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        let vdir = dir.join("volumes").join(&v.name);
-        std::fs::create_dir_all(&vdir).map_err(|e| format!("creating {}: {e}", vdir.display()))?;
-        if let Some(cm) = &v.config_map {
-            let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-            // Retried as kubelet's volume manager retries a mount: the Node
-            // authorizer learns of a pod's ConfigMaps from its own watch,
-            // so a kubelet that asks at once may be refused ("no
-            // relationship found") for a moment.
-            let mut wait = Duration::from_millis(50);
-            let give_up = Instant::now() + Duration::from_secs(120);
-            let obj = loop {
-                match api.get(&cm.name).await {
-                    Ok(obj) => break obj,
-                    Err(e) if Instant::now() < give_up => {
-                        tracing::debug!("configMap {:?}: {e}; retrying in {wait:?}", cm.name);
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(2));
-                    }
-                    Err(e) => {
-                        return Err(format!(
-                            "configMap {:?} of volume {:?}: {e}",
-                            cm.name, v.name
-                        ));
-                    }
-                }
-            };
-            let data = obj.data.unwrap_or_default();
-            let items: Vec<(String, String)> = match &cm.items {
-                Some(items) => items
-                    .iter()
-                    .map(|k| (k.key.clone(), k.path.clone()))
-                    .collect(),
-                None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
-            };
-            for (k, path) in items {
-                let text = data.get(&k).cloned().unwrap_or_default();
-                let p = vdir.join(&path);
-                if let Some(parent) = p.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                std::fs::write(&p, text).map_err(|e| format!("writing {}: {e}", p.display()))?;
-            }
-        }
-        out.push((v.name.clone(), vdir));
-    }
-    Ok(out)
-}
-
-/// A container's (volume directory, mount path) pairs.
-fn mounts_of(pod: &Pod, container: &str, dir: &std::path::Path) -> Vec<(PathBuf, String)> {
-    pod.spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .filter(|c| c.name == container)
-        .flat_map(|c| c.volume_mounts.iter().flatten())
-        .map(|m| (dir.join("volumes").join(&m.name), m.mount_path.clone()))
-        .collect()
-}
-
-/// A pod that cannot start: every container waiting with the reason.
-async fn fail(ctx: &NodeCtx, pod: &Pod, msg: &str) {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let containers = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| ContainerStatus {
-            name: c.name.clone(),
-            image: c.image.clone().unwrap_or_default(),
-            id: None,
-            state: CState::Waiting {
-                reason: "CreateContainerConfigError".into(),
-                message: msg.into(),
-            },
-            ready: false,
-            restart_count: 0,
-        })
-        .collect();
-    let status = PodStatus::new(&uid, &ctx.net.ip.to_string(), containers, Utc::now());
-    let api: Api<Pod> = Api::namespaced(
-        ctx.client.clone(),
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    if let Err(e) = api
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Strategic(status.patch()),
-        )
-        .await
-    {
-        tracing::warn!("posting the status of {}: {e}", key(pod));
-    }
-}
-
-/// Deletes the pod object: grace 0, UID precondition.
-async fn delete(ctx: &NodeCtx, pod: &Pod) {
-    let api: Api<Pod> = Api::namespaced(
-        ctx.client.clone(),
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    let dp = DeleteParams {
-        grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions {
-            uid: pod.metadata.uid.clone(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    match api.delete(&name, &dp).await {
-        Ok(_) => ctx.event(pod, Step::PodDeleted, "", ""),
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => tracing::warn!("deleting {}: {e}", key(pod)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sigterm_gets_what_the_prestop_hook_left_but_at_least_two_seconds() {
-        let s = Duration::from_secs;
-        assert_eq!(sigterm_budget(s(30), s(10)), s(20));
-        assert_eq!(sigterm_budget(s(30), Duration::ZERO), s(30));
-        assert_eq!(sigterm_budget(s(5), s(10)), s(2), "a hook over budget");
-        assert_eq!(
-            sigterm_budget(s(1), Duration::ZERO),
-            s(2),
-            "grace under the floor"
-        );
-    }
-
-    #[test]
-    fn the_budget_is_the_deletions_then_the_specs_then_30s() {
-        let mut pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "p"},
-            "spec": {"containers": [], "terminationGracePeriodSeconds": 7}
-        }))
-        .unwrap();
-        assert_eq!(grace_period(&pod, false), Duration::from_secs(7));
-        pod.metadata.deletion_grace_period_seconds = Some(3);
-        assert_eq!(grace_period(&pod, false), Duration::from_secs(3));
-        assert_eq!(
-            grace_period(&pod, true),
-            MIN_GRACE,
-            "force-deleted: gone from the API"
-        );
-        pod.metadata.deletion_grace_period_seconds = None;
-        pod.spec.as_mut().unwrap().termination_grace_period_seconds = None;
-        assert_eq!(grace_period(&pod, false), Duration::from_secs(30));
     }
 }

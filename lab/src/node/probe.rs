@@ -78,10 +78,11 @@ fn get(addr: SocketAddr, path: &str, timeout: Duration, agent: &str) -> std::io:
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(
-        s,
+    // One write: the request goes out whole, in one segment.
+    let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {agent}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )?;
+    );
+    s.write_all(req.as_bytes())?;
     let mut buf = [0u8; 64];
     let mut n = 0;
     while n < 12 {
@@ -161,9 +162,14 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let h = std::thread::spawn(move || {
             let (mut c, _) = l.accept().unwrap();
+            let mut req = Vec::new();
             let mut b = [0u8; 512];
-            let n = c.read(&mut b).unwrap();
-            let req = String::from_utf8_lossy(&b[..n]).into_owned();
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0, "the request ended early");
+                req.extend_from_slice(&b[..n]);
+            }
+            let req = String::from_utf8_lossy(&req).into_owned();
             c.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
             req
         });
