@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::{Error, Result};
-use super::session::Outcome;
+use super::params::Outcome;
 
 /// The analyzer's exit status when a gate is exceeded.
 const ANALYZER_GATE: i32 = 3;

@@ -4,15 +4,26 @@
 //! - `pod`: the agent pod (the spec of `manifests/agent/`), its labels;
 //! - `control`: the agent's control endpoint through `pods/proxy` (status,
 //!   clock, stop, the log fetched and verified);
+//! - `params`: what an experiment is asked to do, and what it did;
 //! - `session`: one experiment on a given client, cleanup included;
+//! - `plan`: the checks before any run (the Deployment, the Service) and
+//!   the plan they give;
+//! - `run`: one run (agents, clocks, the rollout, the logs, `run.json`);
+//! - `agents`: the agents' pod specs, waiting until they probe, stopping;
+//! - `cleanup`: the pods created, deleted whatever ends the experiment;
 //! - `analysis`: the analyzer per run, the comparison, the summary;
 //! - `signals`: Ctrl+C counted (the second abandons the cleanup);
 //! - [`error`]: what can fail, and the exit codes.
 
+mod agents;
 pub mod analysis;
+mod cleanup;
 mod control;
 pub mod error;
+mod params;
+mod plan;
 pub mod pod;
+mod run;
 mod session;
 pub mod signals;
 
@@ -21,7 +32,8 @@ use std::time::Duration;
 
 pub use control::verify;
 pub use error::{EXIT_GATE, Error};
-pub use session::{Access, AgentRecord, Outcome, Params, RunRecord, execute, new_id, run_dir};
+pub use params::{Access, AgentRecord, Outcome, Params, RunRecord, new_id, run_dir};
+pub use session::execute;
 pub use signals::Interrupts;
 
 use crate::rollout::{self, TriggerOpts};

@@ -1,7 +1,11 @@
 //! Ctrl+C and SIGTERM, counted: the first ends the current step and starts
 //! the cleanup, the second abandons the cleanup.
 
+use std::future::Future;
+
 use tokio::sync::watch;
+
+use super::error::{Error, Result};
 
 /// Counts interrupts; clones share the count.
 #[derive(Debug, Clone)]
@@ -50,5 +54,16 @@ impl Interrupts {
         if rx.wait_for(|c| *c >= n).await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// `fut`, or [`Error::Interrupted`] at the first Ctrl+C.
+pub(super) async fn interruptible<T>(
+    interrupts: &Interrupts,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = fut => r,
+        _ = interrupts.reached(1) => Err(Error::Interrupted),
     }
 }
