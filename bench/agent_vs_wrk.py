@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: seamless-agent vs wrk, new connection per request.
+"""Side-by-side benchmark: seamless-agent vs wrk, new connections and reused.
 
-Starts its own nginx (1 worker, `return 200`) on 127.0.0.1, then for each
-thread count runs wrk (`-H 'Connection: close'`) and seamless-agent
-(`--concurrency`) against it in turn, and prints completed requests per
-second, client CPU time per completed request (user + sys, from wait4) and
-the client's peak RSS. Usage:
+Starts its own nginx (1 worker, `return 200`, keep-alive without a request
+limit) on 127.0.0.1, then for each thread count runs, in turn:
+
+- new connection per request: wrk `-H 'Connection: close'` and
+  seamless-agent `--concurrency C`;
+- keep-alive (the reuse column): plain wrk (HTTP/1.1 keep-alive, C
+  connections) and seamless-agent `--mode reuse --concurrency C --pool C`;
+
+and prints completed requests per second, client CPU time per completed
+request (user + sys, from wait4) and the client's peak RSS. Usage:
 
     python3 bench/agent_vs_wrk.py [--agent target/release/seamless-agent]
         [--duration 10] [--connections 64] [--threads 1 2] [--rounds 1]
+        [--only new|reuse]
 """
 
 import argparse
@@ -37,6 +43,8 @@ http {{
   fastcgi_temp_path {dir}/fastcgi;
   uwsgi_temp_path {dir}/uwsgi;
   scgi_temp_path {dir}/scgi;
+  keepalive_requests 1000000000;
+  keepalive_timeout 75s;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     location / {{ return 200 "ok\\n"; }}
@@ -122,9 +130,10 @@ def run_measured(cmd):
     return out.decode(), err.decode(), ru.ru_utime + ru.ru_stime, peak[0], wall
 
 
-def wrk(url, threads, conns, secs):
+def wrk(url, threads, conns, secs, keep_alive=False):
+    close = [] if keep_alive else ["-H", "Connection: close"]
     out, _, cpu, rss, _ = run_measured(
-        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "-H", "Connection: close", url]
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", *close, url]
     )
     done = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Socket errors: (.*)", out)
@@ -134,11 +143,12 @@ def wrk(url, threads, conns, secs):
             "errors": errors.group(1) if errors else "none"}
 
 
-def agent(binary, url, threads, conns, secs, tmp):
+def agent(binary, url, threads, conns, secs, tmp, reuse=False):
     log = os.path.join(tmp, f"probe-{threads}.log")
+    mode = ["--mode", "reuse", "--pool", str(conns)] if reuse else []
     out, _, cpu, rss, _ = run_measured(
         [binary, "probe", url, "--threads", str(threads), "--concurrency", str(conns),
-         "--duration", f"{secs}s", "--json", "--force", "--out", log]
+         *mode, "--duration", f"{secs}s", "--json", "--force", "--out", log]
     )
     s = json.loads(out)
     size = os.path.getsize(log)
@@ -163,24 +173,28 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--only", choices=["new", "reuse"], help="one column only")
     a = ap.parse_args()
     for tool in ("nginx", "wrk", a.agent):
         if not shutil.which(tool) and not os.path.exists(tool):
             sys.exit(f"missing {tool}: apt-get install nginx-light wrk; cargo build --release -p seamless-agent")
     with own_nginx() as (url, tmp):
-        print(f"nginx 1 worker on {url}; {a.duration} s per run, -c{a.connections}, "
-              f"new connection per request")
+        print(f"nginx 1 worker on {url}; {a.duration} s per run, -c{a.connections}")
+        columns = [c for c in ("new", "reuse") if a.only in (None, c)]
         for rnd in range(a.rounds):
             for t in a.threads:
-                print(f"threads {t} (round {rnd + 1}):")
-                w = wrk(url, t, a.connections, a.duration)
-                time.sleep(1)
-                g = agent(a.agent, url, t, a.connections, a.duration, tmp)
-                time.sleep(1)
-                wr, wu = row("wrk", w)
-                gr, gu = row("seamless-agent", g)
-                print(f"  agent/wrk: rate x{gr / wr:.2f}, cpu/req x{gu / wu:.2f}; "
-                      f"wrk socket errors: {w['errors']}; agent outcomes: {g['errors']}")
+                for col in columns:
+                    reuse = col == "reuse"
+                    what = "keep-alive (reuse)" if reuse else "new connection per request"
+                    print(f"threads {t} (round {rnd + 1}), {what}:")
+                    w = wrk(url, t, a.connections, a.duration, keep_alive=reuse)
+                    time.sleep(1)
+                    g = agent(a.agent, url, t, a.connections, a.duration, tmp, reuse=reuse)
+                    time.sleep(1)
+                    wr, wu = row("wrk", w)
+                    gr, gu = row("seamless-agent", g)
+                    print(f"  agent/wrk: rate x{gr / wr:.2f}, cpu/req x{gu / wu:.2f}; "
+                          f"wrk socket errors: {w['errors']}; agent outcomes: {g['errors']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@
 //! CLOCK_REALTIME ns right after the close: from then on a SYN meets no
 //! listening socket and is refused. That line is the lab's ground truth for
 //! "the old backend stopped accepting". In-flight requests still finish.
+//!
+//! `GET /sleep?ms=N` answers after N ms (at most 60 s): the agent's slow
+//! mode (`--slow '/sleep?ms=N'`) keeps such requests in flight across the
+//! SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -107,7 +111,35 @@ async fn answer(mut stream: TcpStream, response: &'static [u8]) {
         }
     };
     if let Ok(true) = tokio::time::timeout(Duration::from_secs(2), read).await {
+        if let Some(ms) = sleep_ms(&buf[..seen]) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         let _ = stream.write_all(response).await;
         let _ = stream.shutdown().await;
+    }
+}
+
+/// The delay of a `GET /sleep?ms=N` request line, capped at 60 s.
+fn sleep_ms(request: &[u8]) -> Option<u64> {
+    let line = request.split(|&b| b == b'\r').next()?;
+    let rest = line.strip_prefix(b"GET /sleep?ms=")?;
+    let digits: Vec<u8> = rest
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    let ms: u64 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
+    Some(ms.min(60_000))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sleep_route() {
+        use super::sleep_ms;
+        assert_eq!(sleep_ms(b"GET /sleep?ms=250 HTTP/1.0\r\n"), Some(250));
+        assert_eq!(sleep_ms(b"GET /sleep?ms=999999 HTTP/1.1\r\n"), Some(60_000));
+        assert_eq!(sleep_ms(b"GET / HTTP/1.0\r\n"), None);
+        assert_eq!(sleep_ms(b"GET /sleep?ms=x HTTP/1.0\r\n"), None);
     }
 }
