@@ -101,22 +101,27 @@ fn nginx_conf() -> String {
         .into()
 }
 
+/// Where a `seamless-agent*` container finds the agent: bound there from
+/// `--agent-bin` (the container's private /run), so it runs wherever the
+/// binary lives on the host, /tmp included.
+pub const AGENT_PATH: &str = "/run/seamless-agent";
+
 /// Single-quotes for sh.
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The argv the container runs, after the program table.
-pub fn argv(spec: &ContainerSpec, agent_bin: &Path) -> Result<Vec<String>, RuntimeError> {
+pub fn argv(spec: &ContainerSpec) -> Result<Vec<String>, RuntimeError> {
     let mut v: Vec<String> = match spec.program {
         Program::Nginx if spec.command.is_empty() => {
             vec!["nginx".into(), "-g".into(), "daemon off;".into()]
         }
-        Program::Agent if spec.command.is_empty() => vec![agent_bin.display().to_string()],
+        Program::Agent if spec.command.is_empty() => vec![AGENT_PATH.into()],
         Program::Agent => {
             let mut c = spec.command.clone();
             if c[0].ends_with("seamless-agent") {
-                c[0] = agent_bin.display().to_string();
+                c[0] = AGENT_PATH.into();
             }
             c
         }
@@ -136,10 +141,13 @@ pub fn argv(spec: &ContainerSpec, agent_bin: &Path) -> Result<Vec<String>, Runti
 /// the volumes (and nginx's files), sets the hostname and execs the
 /// program, so the child's PID is the program's.
 pub fn start(spec: &ContainerSpec, agent_bin: &Path) -> Result<Child, RuntimeError> {
-    let argv = argv(spec, agent_bin)?;
+    let argv = argv(spec)?;
     let root = spec.dir.join("root");
     std::fs::create_dir_all(&root).map_err(|e| RuntimeError::Io(root.clone(), e))?;
     let mut binds = spec.mounts.clone();
+    if spec.program == Program::Agent {
+        binds.push((agent_bin.to_path_buf(), AGENT_PATH.into()));
+    }
     let mut file = |name: &str, text: &str, at: &str| -> Result<(), RuntimeError> {
         let p = spec.dir.join(name);
         std::fs::write(&p, text).map_err(|e| RuntimeError::Io(p.clone(), e))?;
@@ -224,7 +232,11 @@ fn root_script(
         }
         if !target.exists() {
             let top = target.components().nth(1).map(|c| Path::new("/").join(c));
-            if top.as_deref().is_some_and(Path::exists) {
+            // /run and /tmp are the container's own tmpfs: made there.
+            let private = top
+                .as_deref()
+                .is_some_and(|t| t == Path::new("/run") || t == Path::new("/tmp"));
+            if !private && top.as_deref().is_some_and(Path::exists) {
                 return Err(RuntimeError::Missing(format!(
                     "the mount path {dst} does not exist on this machine, and seamless-lab \
                      creates nothing inside the host's directories"
