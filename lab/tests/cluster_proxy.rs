@@ -110,9 +110,16 @@ fn descends_from(mut pid: i32, ancestor: i32) -> bool {
 /// `program`): other tests may run labs of their own meanwhile.
 fn pids_of(program: &Path, up: &Up) -> Vec<(i32, String)> {
     let root = up.child.id() as i32;
-    pids_where(|a| a.first().map(Path::new) == Some(program))
+    let found: Vec<(i32, String)> = pids_where(|a| a.first().map(Path::new) == Some(program))
         .into_iter()
         .filter(|(pid, _)| descends_from(*pid, root))
+        .collect();
+    // A child the program has just forked (to run iptables-restore, say)
+    // shows the parent's argv until it execs: it is not another instance.
+    let pids: Vec<i32> = found.iter().map(|(p, _)| *p).collect();
+    found
+        .into_iter()
+        .filter(|(pid, _)| !pids.contains(&parent(*pid)))
         .collect()
 }
 
