@@ -1,7 +1,9 @@
 //! The host's side of the lab: the sandbox it all runs in ([`sandbox`]),
-//! named network namespaces with one owner each ([`netns`]), and the
+//! named network namespaces with one owner each ([`netns`]), the kernel's
+//! nftables notifications ([`nftables`]), and the
 //! emulated cluster's network ([`topology`]).
 
 pub mod netns;
+pub mod nftables;
 pub mod sandbox;
 pub mod topology;

@@ -100,7 +100,7 @@ pub fn restore_at(
     };
     let mut ok = write(body.as_bytes()).is_ok();
     let monitor = if at.is_some() {
-        nft_monitor().ok()
+        crate::host::nftables::notifications(nix::sys::time::TimeVal::new(1, 0)).ok()
     } else {
         None
     };
@@ -195,36 +195,9 @@ impl CanaryWatch {
     }
 }
 
-/// A netlink socket in the calling thread's network namespace, joined to
-/// NFNLGRP_NFTABLES: it receives every ruleset change notification.
-fn nft_monitor() -> nix::Result<OwnedFd> {
-    use nix::sys::socket::{
-        AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, setsockopt, socket,
-        sockopt,
-    };
-    const NFNLGRP_NFTABLES: u32 = 7;
-    let fd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkNetFilter,
-    )?;
-    bind(
-        fd.as_raw_fd(),
-        &NetlinkAddr::new(0, 1 << (NFNLGRP_NFTABLES - 1)),
-    )?;
-    setsockopt(
-        &fd,
-        sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(1, 0),
-    )?;
-    Ok(fd)
-}
-
 /// Blocks until the first nftables notification arrives (up to 1 s) and
 /// returns the wall-clock ns right after it.
 fn wait_notification(fd: &OwnedFd) -> Option<i64> {
-    const NFNL_SUBSYS_NFTABLES: u16 = 10;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = nix::sys::socket::recv(
@@ -235,7 +208,10 @@ fn wait_notification(fd: &OwnedFd) -> Option<i64> {
         .ok()?;
         let ts = now_ns();
         // struct nlmsghdr: u32 length, u16 type (subsystem << 8 | message).
-        if n >= 6 && u16::from_ne_bytes([buf[4], buf[5]]) >> 8 == NFNL_SUBSYS_NFTABLES {
+        if n >= 6
+            && u16::from_ne_bytes([buf[4], buf[5]]) >> 8
+                == crate::host::nftables::NFNL_SUBSYS_NFTABLES
+        {
             return Some(ts);
         }
     }

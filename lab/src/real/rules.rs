@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::kube_proxy::ProxyMode;
 use crate::host::netns::Netns;
+use crate::host::nftables::{self, NFNL_SUBSYS_NFTABLES};
 
 /// What the watcher saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,38 +201,18 @@ pub fn wait_routed_alone(
     false
 }
 
-/// A netlink socket joined to NFNLGRP_NFTABLES in this thread's namespace.
+/// The notification socket of this thread's namespace, with a bounded
+/// wait (the watch ends on time without a commit) and room for a large
+/// transaction's burst of notifications.
 fn nft_socket() -> nix::Result<OwnedFd> {
-    use nix::sys::socket::{
-        AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, setsockopt, socket,
-        sockopt,
-    };
-    const NFNLGRP_NFTABLES: u32 = 7;
-    let fd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkNetFilter,
-    )?;
-    bind(
-        fd.as_raw_fd(),
-        &NetlinkAddr::new(0, 1 << (NFNLGRP_NFTABLES - 1)),
-    )?;
-    // A bounded wait, so the watch ends on time without a commit.
-    setsockopt(
-        &fd,
-        sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(0, 200_000),
-    )?;
-    // Room for a large transaction's burst of notifications.
-    let _ = setsockopt(&fd, sockopt::RcvBuf, &(4 << 20));
+    let fd = nftables::notifications(nix::sys::time::TimeVal::new(0, 200_000))?;
+    let _ = nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::RcvBuf, &(4 << 20));
     Ok(fd)
 }
 
 /// Waits (up to the socket's timeout) for a datagram holding the end of a
 /// transaction (NFT_MSG_NEWGEN); its arrival time, or None.
 fn next_generation(fd: &OwnedFd, buf: &mut [u8]) -> Option<i64> {
-    const NFNL_SUBSYS_NFTABLES: u16 = 10;
     // enum nf_tables_msg_types (linux/netfilter/nf_tables.h).
     const NFT_MSG_NEWGEN: u16 = 15;
     let n =
