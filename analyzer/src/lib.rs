@@ -29,6 +29,7 @@ mod options;
 mod output;
 pub mod plot;
 mod query;
+pub mod race;
 pub mod report;
 mod stats;
 mod summary;

@@ -317,6 +317,9 @@ pub fn markdown(report: &Report) -> String {
             secs(report, s.last_from_ns)
         );
     }
+    if let Some(r) = crate::race::race(report) {
+        out.push_str(&crate::race::render(&r));
+    }
     if !report.events.is_empty() {
         out.push_str("\n## Timeline\n\n");
         let rows: Vec<[String; 2]> = report

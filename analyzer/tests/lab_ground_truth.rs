@@ -30,7 +30,8 @@ fn analyzer_bounds_contain_the_labs_ground_truth() {
     let out = tempfile::tempdir().unwrap();
     let status = Command::new(&lab)
         .args([
-            "run", "--all", "--repeat", "1", "--seed", "42", "--rate", "2000",
+            "run", "--proxy", "emulated", "--all", "--repeat", "1", "--seed", "42", "--rate",
+            "2000",
         ])
         .args([
             "--warmup",

@@ -103,12 +103,14 @@ pub struct Opts {
     #[arg(long)]
     pub lab_bin: Option<PathBuf>,
 
-    /// The data path and the control plane: `emulated` (kube-proxy-shaped
-    /// rules the lab writes, delays drawn from --remove-delay/--add-delay,
-    /// the lab's own rollout), or `real` (the real API server,
+    /// The data path and the control plane: `real` (the real API server,
     /// controller-manager, scheduler and kube-proxy, our kubelet, the
-    /// manifests applied as on a cluster, seamless-controller rolling).
-    #[arg(long, value_enum, default_value = "emulated")]
+    /// manifests applied as on a cluster, seamless-controller rolling),
+    /// `emulated` (kube-proxy-shaped rules the lab writes, delays drawn
+    /// from --remove-delay/--add-delay, the lab's own rollout), or `auto`:
+    /// real when the components of --kubernetes-version are built (or
+    /// --kubernetes-bin is given), else emulated, saying so.
+    #[arg(long, value_enum, default_value = "auto")]
     pub proxy: ProxyKind,
 
     /// kube-proxy's mode with `--proxy real`.
@@ -122,6 +124,16 @@ pub struct Opts {
     /// A directory with the components instead (see `seamless-lab up`).
     #[arg(long)]
     pub kubernetes_bin: Option<PathBuf>,
+
+    /// kube-proxy's minSyncPeriod with `--proxy real` [default:
+    /// kube-proxy's own, 1s]: the least time between two syncs of its rules.
+    #[arg(long, value_parser = seamless_proto::duration::parse)]
+    pub proxy_min_sync_period: Option<Duration>,
+
+    /// kube-controller-manager's `--endpointslice-updates-batch-period`
+    /// with `--proxy real` [default: the controller's own, 0].
+    #[arg(long, value_parser = seamless_proto::duration::parse)]
+    pub endpointslice_updates_batch_period: Option<Duration>,
 
     /// seamless-controller, which rolls the Deployment with `--proxy real`
     /// [default: next to this executable].
@@ -140,6 +152,8 @@ pub struct Opts {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyKind {
+    /// Real when the components are there, else emulated.
+    Auto,
     /// The lab's own rules and rollout.
     Emulated,
     /// The real components.

@@ -10,9 +10,74 @@ use anyhow::{Context, bail};
 use seamless_proto::clock::now_ns;
 
 use crate::agent;
+use crate::cluster::bins::Bins;
 use crate::host::sandbox;
 use crate::kubelet::backend::BackendKind;
-use crate::opts::{Inner, Opts};
+use crate::opts::{Inner, Opts, ProxyKind};
+
+/// `--proxy auto` made definite: real when the components of the version
+/// and seamless-controller are there (and the lab runs as root), else
+/// emulated, saying why and how to get the real ones. `--proxy real`
+/// without them is an error naming what is missing.
+fn resolve_proxy(
+    opts: &Opts,
+    lab_bin: &std::path::Path,
+    rootless: bool,
+) -> anyhow::Result<ProxyKind> {
+    let real_only = [
+        (
+            "--proxy-min-sync-period",
+            opts.proxy_min_sync_period.is_some(),
+        ),
+        (
+            "--endpointslice-updates-batch-period",
+            opts.endpointslice_updates_batch_period.is_some(),
+        ),
+    ];
+    if opts.proxy == ProxyKind::Emulated {
+        if let Some((flag, _)) = real_only.iter().find(|(_, set)| *set) {
+            bail!("{flag} sets a real component: it needs --proxy real (or auto)");
+        }
+        return Ok(ProxyKind::Emulated);
+    }
+    let missing = match Bins::find(
+        opts.kubernetes_bin.as_deref(),
+        &opts.kubernetes_version,
+        Some(lab_bin),
+    ) {
+        Err(e) => Some(format!(
+            "{e} (build them: bash lab/kubernetes/build.sh {})",
+            opts.kubernetes_version
+        )),
+        Ok(_) if rootless => Some("the real components need root".into()),
+        Ok(_) => {
+            let controller = opts
+                .controller_bin
+                .clone()
+                .unwrap_or_else(|| lab_bin.with_file_name("seamless-controller"));
+            (!controller.is_file()).then(|| {
+                format!(
+                    "no seamless-controller at {} (cargo build -p seamless-controller, or --controller-bin)",
+                    controller.display()
+                )
+            })
+        }
+    };
+    match (opts.proxy, missing) {
+        (_, None) => Ok(ProxyKind::Real),
+        (ProxyKind::Real, Some(why)) => bail!("--proxy real: {why}"),
+        (_, Some(why)) => {
+            if let Some((flag, _)) = real_only.iter().find(|(_, set)| *set) {
+                bail!("{flag} sets a real component, which cannot run: {why}");
+            }
+            eprintln!(
+                "lab: using the EMULATED proxy and rollout (kube-proxy-shaped rules, drawn delays), \
+                 not the real components: {why}. Pass --proxy emulated to choose it, or --proxy real to insist."
+            );
+            Ok(ProxyKind::Emulated)
+        }
+    }
+}
 
 /// The user's process: checks, then supervises the sandbox.
 pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
@@ -51,6 +116,7 @@ pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
             .context("cannot find this executable; pass --lab-bin")?,
     };
     let agent = agent::find_agent(opts.agent_bin.as_deref(), exe.as_deref())?;
+    let proxy = resolve_proxy(&opts, &controller, rootless)?;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let out = std::path::absolute(&opts.out)?;
@@ -78,6 +144,7 @@ pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
             seed: Some(seed),
             agent_bin: Some(agent),
             lab_bin: Some(controller.clone()),
+            proxy,
             ..opts
         },
         rootless,

@@ -141,7 +141,7 @@ fn scattered_failures_are_no_outage() {
 }
 
 fn lab_runs() -> Vec<PathBuf> {
-    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab-emulated");
     let mut runs: Vec<PathBuf> = std::fs::read_dir(&results)
         .into_iter()
         .flatten()
@@ -158,7 +158,10 @@ fn lab_runs() -> Vec<PathBuf> {
 #[test]
 fn every_no_prestop_lab_run_is_one_window_holding_the_truth_without_flags() {
     let runs = lab_runs();
-    assert!(runs.len() >= 4, "results/lab/ holds the no-preStop runs");
+    assert!(
+        runs.len() >= 4,
+        "results/lab-emulated/ holds the no-preStop runs"
+    );
     let mut analysed = 0;
     for run in &runs {
         // The committed report.json was written with the default options.
@@ -173,7 +176,7 @@ fn every_no_prestop_lab_run_is_one_window_holding_the_truth_without_flags() {
             run.display()
         );
         // Where the probe log is here (every run-01 is committed whole; a
-        // regenerated results/lab has them all), analyse it afresh.
+        // regenerated results/lab-emulated has them all), analyse it afresh.
         if std::fs::read_dir(run)
             .unwrap()
             .flatten()
@@ -192,7 +195,7 @@ fn every_no_prestop_lab_run_is_one_window_holding_the_truth_without_flags() {
 #[test]
 fn the_command_line_merges_by_default_and_no_merge_shows_the_runs() {
     let run = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../results/lab/host-clusterip-no-prestop/run-01");
+        .join("../results/lab-emulated/host-clusterip-no-prestop/run-01");
     let out = tempfile::tempdir().unwrap();
     let report = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_seamless-analyzer"))

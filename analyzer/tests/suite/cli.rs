@@ -228,7 +228,7 @@ fn in_process_report_returns_the_gate_reasons() {
 
 #[test]
 fn junit_and_json_for_pipelines() {
-    let lab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+    let lab = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab-emulated");
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let out = bin()

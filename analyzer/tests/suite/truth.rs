@@ -1,5 +1,5 @@
 //! `check-truth` and the library's ground-truth check, on the lab runs
-//! committed in results/lab/ and on a synthetic run that must fail it.
+//! committed in results/lab-emulated/ and on a synthetic run that must fail it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +14,7 @@ fn bin() -> Command {
 
 /// The committed lab runs that have a report.
 fn committed_runs() -> Vec<PathBuf> {
-    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab-emulated");
     let mut runs: Vec<PathBuf> = std::fs::read_dir(&results)
         .into_iter()
         .flatten()
@@ -30,7 +30,10 @@ fn committed_runs() -> Vec<PathBuf> {
 #[test]
 fn check_truth_passes_every_committed_lab_run() {
     let runs = committed_runs();
-    assert!(!runs.is_empty(), "results/lab/ holds lab runs with reports");
+    assert!(
+        !runs.is_empty(),
+        "results/lab-emulated/ holds lab runs with reports"
+    );
     let out = bin().arg("check-truth").args(&runs).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -54,7 +57,7 @@ fn check_truth_reanalyses_a_committed_run_from_its_probe_log() {
         .into_iter()
         .find(|r| r.ends_with("pod-clusterip-no-prestop/run-01"))
     else {
-        panic!("results/lab/pod-clusterip-no-prestop/run-01 is committed");
+        panic!("results/lab-emulated/pod-clusterip-no-prestop/run-01 is committed");
     };
     if !run.join("probe-node-a.log").is_file() {
         return;

@@ -67,11 +67,14 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Makes the certificates under `state/pki`, starts the components with
     /// their logs in `state/logs` and data in `state/etcd`, and waits until
-    /// the API server answers `/readyz` (up to `timeout`).
+    /// the API server answers `/readyz` (up to `timeout`); the
+    /// controller-manager batches EndpointSlice updates by `slice_batch`
+    /// when given.
     pub fn start(
         bins: &Bins,
         state: &Path,
         timeout: Duration,
+        slice_batch: Option<Duration>,
     ) -> Result<ControlPlane, ControlPlaneError> {
         let log_dir = state.join("logs");
         for d in [&log_dir, &state.join("etcd")] {
@@ -155,6 +158,13 @@ impl ControlPlane {
             "--bind-address=127.0.0.1".into(),
             "--profiling=false".into(),
         ]);
+        if let Some(b) = slice_batch {
+            // A Go duration: whole milliseconds say it exactly.
+            kcm_cmd.arg(format!(
+                "--endpointslice-updates-batch-period={}ms",
+                b.as_millis()
+            ));
+        }
         cp.components.push(Component::start(
             "kube-controller-manager",
             kcm_cmd,

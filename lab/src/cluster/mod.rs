@@ -90,6 +90,14 @@ pub struct UpOpts {
     #[serde(default)]
     pub proxy_min_sync_period: Option<Duration>,
 
+    /// kube-controller-manager's `--endpointslice-updates-batch-period`:
+    /// how long the EndpointSlice controller batches a Service's endpoint
+    /// changes before it writes the slice [default: the controller's own,
+    /// 0: every change at once].
+    #[arg(long, value_parser = seamless_proto::duration::parse)]
+    #[serde(default)]
+    pub endpointslice_updates_batch_period: Option<Duration>,
+
     /// Internal: the inner lab's configuration, as JSON.
     #[arg(long, hide = true)]
     #[serde(skip)]
@@ -206,8 +214,11 @@ pub(crate) async fn start(
     let (st, timeout) = (state.to_path_buf(), inner.opts.timeout);
     // A plain thread: the start polls /readyz on a runtime of its own.
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let batch = inner.opts.endpointslice_updates_batch_period;
     std::thread::spawn(move || {
-        let _ = tx.send(control_plane::ControlPlane::start(&bins, &st, timeout));
+        let _ = tx.send(control_plane::ControlPlane::start(
+            &bins, &st, timeout, batch,
+        ));
     });
     let mut cp = rx.await.context("the control plane's thread died")??;
     let admin = client::from_kubeconfig(&cp.admin_kubeconfig).await?;

@@ -4,8 +4,10 @@
 //! matrix; each run is [`run::run_one`].
 //!
 //! Modules: [`run`] (one run), [`rules`] (when kube-proxy took the old
-//! endpoint out), [`kubectl`].
+//! endpoint out), [`conntrack`] (what the node still steers to it),
+//! [`kubectl`].
 
+pub mod conntrack;
 pub mod kubectl;
 pub mod rules;
 pub mod run;
@@ -77,7 +79,8 @@ pub fn matrix(
             events: None,
             timeout: Duration::from_secs(60),
             proxy_mode: opts.proxy_mode,
-            proxy_min_sync_period: None,
+            proxy_min_sync_period: opts.proxy_min_sync_period,
+            endpointslice_updates_batch_period: opts.endpointslice_updates_batch_period,
             inside_config: None,
         },
         bins: bins.dir.clone(),
@@ -106,6 +109,8 @@ pub fn matrix(
         pods_dir: state.join("pods"),
         agent_ns,
         mode: opts.proxy_mode,
+        min_sync_period: opts.proxy_min_sync_period,
+        slice_batch: opts.endpointslice_updates_batch_period,
         events,
         version,
     };
@@ -119,27 +124,72 @@ pub fn matrix(
     let mut summary = summary::Summary::open(&opts.out)?;
     let mut failed = 0;
     let _guard = rt.enter();
-    for repeat in 1..=opts.repeat {
-        for sc in &scenarios {
-            if stop.load(Ordering::Relaxed) {
-                running.stop();
-                return Ok(130);
-            }
-            let dir = crate::run::run_dir(&opts.out, sc, repeat);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("replacing {}", dir.display()))?;
-            }
-            std::fs::create_dir_all(dir.parent().unwrap_or(&opts.out))?;
-            match run::run_one(&ctx, sc, opts.warmup, opts.settle, &dir) {
-                Ok(info) => eprintln!("{}", summary.record(&dir, &info)?),
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("lab: {} failed: {e:#}", dir.display());
-                }
+    for (sc, repeat) in order(&scenarios, opts.repeat) {
+        if stop.load(Ordering::Relaxed) {
+            running.stop();
+            return Ok(130);
+        }
+        let dir = crate::run::run_dir(&opts.out, sc, repeat);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("replacing {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.parent().unwrap_or(&opts.out))?;
+        match run::run_one(&ctx, sc, opts.warmup, opts.settle, &dir) {
+            Ok(info) => eprintln!("{}", summary.record(&dir, &info)?),
+            Err(e) => {
+                failed += 1;
+                eprintln!("lab: {} failed: {e:#}", dir.display());
             }
         }
     }
     running.stop();
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// The runs in the order they go: the scenarios that share a workload
+/// overlay one after the other, all their repeats, so the Deployment's
+/// template changes (itself a rollout, a slow one from a `sleep 10` preStop)
+/// once per overlay rather than at almost every run.
+fn order(
+    scenarios: &[crate::scenario::Scenario],
+    repeat: u32,
+) -> Vec<(&crate::scenario::Scenario, u32)> {
+    let mut overlays: Vec<&str> = Vec::new();
+    for sc in scenarios {
+        if !overlays.contains(&run::overlay(sc)) {
+            overlays.push(run::overlay(sc));
+        }
+    }
+    let mut runs = Vec::new();
+    for o in overlays {
+        for r in 1..=repeat {
+            runs.extend(
+                scenarios
+                    .iter()
+                    .filter(|s| run::overlay(s) == o)
+                    .map(|s| (s, r)),
+            );
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn runs_go_overlay_by_overlay() {
+        let all = Scenario::all();
+        let runs = super::order(&all, 2);
+        assert_eq!(runs.len(), 16);
+        let overlays: Vec<&str> = runs.iter().map(|(s, _)| super::run::overlay(s)).collect();
+        let changes = overlays.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(changes, 3, "{overlays:?}");
+        let mut seen: Vec<(String, u32)> = runs.iter().map(|(s, r)| (s.to_string(), *r)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 16, "every scenario and repeat once");
+    }
 }

@@ -46,10 +46,29 @@ pub struct Ctx {
     pub agent_ns: Netns,
     /// kube-proxy's mode.
     pub mode: ProxyMode,
+    /// kube-proxy's minSyncPeriod, when set (else kube-proxy's 1 s).
+    pub min_sync_period: Option<Duration>,
+    /// The EndpointSlice controller's batch period, when set (else 0).
+    pub slice_batch: Option<Duration>,
     /// Every kubelet step so far.
     pub events: Arc<Mutex<Vec<KubeletEvent>>>,
     /// The API server's version.
     pub version: String,
+}
+
+impl Ctx {
+    /// What sets these runs apart from another matrix's, for `compare
+    /// --group-by lab.group`: the version, the mode, and the knobs set.
+    pub fn group(&self) -> String {
+        let mut g = format!("{} {}", self.version, self.mode.as_str());
+        if let Some(d) = self.min_sync_period {
+            g += &format!(" minSyncPeriod={}", humantime::format_duration(d));
+        }
+        if let Some(d) = self.slice_batch {
+            g += &format!(" sliceBatch={}", humantime::format_duration(d));
+        }
+        g
+    }
 }
 
 /// The overlay of a scenario (the seed's preStop is `sleep 10`).
@@ -192,6 +211,7 @@ pub fn run_one(
     // on until node-c's rules have dropped it, and `settle` more.
     let removal = watch.get(Duration::from_secs(60));
     std::thread::sleep(settle);
+    let held = super::conntrack::held(&ctx.agent_ns, &ip, now_ns());
 
     // Stop the agent as a user would, and keep its log.
     k.run(
@@ -235,6 +255,7 @@ pub fn run_one(
     truth.old_rule_commit_seen_by = removed_ns.map(|_| CommitSeenBy::Netlink);
     truth.sigterm_ns = step(Step::Sigterm);
     truth.pod_terminating_ns = step(Step::DeletionSeen);
+    truth.conntrack_held = held;
     let mut extra: Vec<Event> = evs
         .iter()
         .filter_map(KubeletEvent::timeline_event)
@@ -265,6 +286,11 @@ pub fn run_one(
         serde_json::json!({
             "proxy": "real",
             "proxy_mode": ctx.mode.as_str(),
+            "group": ctx.group(),
+            "proxy_min_sync_period": ctx.min_sync_period
+                .map_or("1s (default)".to_string(), |d| humantime::format_duration(d).to_string()),
+            "endpointslice_updates_batch_period": ctx.slice_batch
+                .map_or("0s (default)".to_string(), |d| humantime::format_duration(d).to_string()),
             "network": format!("{:?}", sc.network).to_lowercase(),
             "access": format!("{:?}", sc.access).to_lowercase(),
             "termination": format!("{:?}", sc.termination).to_lowercase(),
@@ -305,6 +331,12 @@ fn merge_timeline(path: &Path, extra: Vec<Event>) -> anyhow::Result<()> {
     std::fs::write(&tmp, out)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn tempdir(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {

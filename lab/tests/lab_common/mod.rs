@@ -37,7 +37,9 @@ pub fn lab_cmd(out: &Path, scenarios: &[&str], warmup: &str) -> Command {
 /// The arguments of `seamless-lab run` with short settings, into
 /// `out`, probing with `agent`.
 pub fn lab_args(out: &Path, scenarios: &[&str], warmup: &str, agent: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["run".into()];
+    // The emulated data path, chosen: with the components built `auto`
+    // would take the real one.
+    let mut args: Vec<OsString> = vec!["run".into(), "--proxy".into(), "emulated".into()];
     for s in scenarios {
         args.extend(["--scenario".into(), (*s).into()]);
     }

@@ -19,7 +19,7 @@ mod dir;
 mod truth;
 
 pub use dir::{RunDir, RunDirError, Timeline};
-pub use truth::{CommitSeenBy, GroundTruth, Interval};
+pub use truth::{CommitSeenBy, ConntrackHeld, GroundTruth, Interval};
 
 use std::collections::BTreeMap;
 use std::io;
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn the_committed_lab_runs_read_with_a_typed_ground_truth() {
-        let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+        let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab-emulated");
         let Ok(scenarios) = std::fs::read_dir(&results) else {
             return;
         };

@@ -78,9 +78,33 @@ pub struct GroundTruth {
     /// When the old pod was deleted (its deletionTimestamp).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_terminating_ns: Option<i64>,
+    /// What the probing node's conntrack still held for the old backend
+    /// when probing stopped (real-component runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_held: Option<ConntrackHeld>,
     /// Anything else a writer records; no reader relies on it.
     #[serde(default, flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The probing node's conntrack entries still NATed to the old backend
+/// after its rule left the data path.
+///
+/// A connect that timed out against the dead backend leaves a `SYN_SENT`
+/// entry (nf_conntrack_tcp_timeout_syn_sent, 120 s by default); kube-proxy
+/// deletes stale conntrack entries for UDP only. A later connect that
+/// reuses the same client port to the same Service address matches that
+/// entry, takes its NAT and meets the dead backend again, however long ago
+/// the rule went: failures after the race's outage, all connect timeouts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackHeld {
+    /// When the entries were counted (ns).
+    pub counted_ns: i64,
+    /// TCP entries whose reply comes from the old backend's address.
+    pub entries: u32,
+    /// Of those, by conntrack state (`SYN_SENT`, `CLOSE`, ...).
+    #[serde(default)]
+    pub by_state: BTreeMap<String, u32>,
 }
 
 impl GroundTruth {
