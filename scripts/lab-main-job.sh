@@ -10,7 +10,7 @@
 #   v1.26.3 (the seed's)  with kube-proxy in iptables mode,
 #   v1.37.2               with kube-proxy in nftables mode,
 # sweeps two real knobs on one scenario (pod-clusterip-no-prestop):
-# kube-proxy's minSyncPeriod (0s, 1s default, 5s) and the EndpointSlice
+# kube-proxy's minSyncPeriod (0s, 100ms, 1s default, 5s) and the EndpointSlice
 # controller's --endpointslice-updates-batch-period (0s default, 1s, 5s),
 # analyses every run, checks each against its ground truth, and compares:
 #   OUT/<version>-<mode>/<scenario>/run-NN/   probe log, timeline.jsonl,
@@ -108,7 +108,7 @@ else
     matrices+=("$v-$m")
   done
   SWEEP=pod-clusterip-no-prestop
-  for point in proxy-min-sync-period:0s proxy-min-sync-period:5s \
+  for point in proxy-min-sync-period:0s proxy-min-sync-period:100ms proxy-min-sync-period:5s \
                endpointslice-updates-batch-period:1s endpointslice-updates-batch-period:5s; do
     knob=${point%%:*} value=${point##*:}
     lab "$OUT/sweep/$knob-$value" --scenario "$SWEEP" --repeat "$SWEEP_REPEAT" "--$knob" "$value"

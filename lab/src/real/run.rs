@@ -287,8 +287,11 @@ pub fn run_one(
             "proxy": "real",
             "proxy_mode": ctx.mode.as_str(),
             "group": ctx.group(),
-            "proxy_min_sync_period": ctx.min_sync_period
-                .map_or("1s (default)".to_string(), |d| humantime::format_duration(d).to_string()),
+            "proxy_min_sync_period": match ctx.min_sync_period {
+                None => "1s (default)".to_string(),
+                Some(Duration::ZERO) => "0s (kube-proxy reads it as unset: 1s)".to_string(),
+                Some(d) => humantime::format_duration(d).to_string(),
+            },
             "endpointslice_updates_batch_period": ctx.slice_batch
                 .map_or("0s (default)".to_string(), |d| humantime::format_duration(d).to_string()),
             "network": format!("{:?}", sc.network).to_lowercase(),

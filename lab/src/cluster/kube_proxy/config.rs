@@ -28,7 +28,8 @@ pub fn config(settings: &Settings, node: &NodeNet, kubeconfig: &Path) -> serde_j
     });
     if let Some(p) = settings.min_sync_period {
         let section = settings.mode.as_str();
-        cfg[section] = serde_json::json!({"minSyncPeriod": format!("{}ms", p.as_millis())});
+        // A Go duration, to the nanosecond.
+        cfg[section] = serde_json::json!({"minSyncPeriod": format!("{}ns", p.as_nanos())});
     }
     if settings.mode == ProxyMode::Nftables && !settings.version.at_least(1, 31) {
         cfg["featureGates"] = serde_json::json!({"NFTablesProxyMode": true});
@@ -92,7 +93,7 @@ mod tests {
         let mut s = settings(ProxyMode::Nftables, "v1.37.2");
         s.min_sync_period = Some(Duration::from_millis(1500));
         let cfg = config(&s, &node(), Path::new("/k"));
-        assert_eq!(cfg["nftables"]["minSyncPeriod"], "1500ms");
+        assert_eq!(cfg["nftables"]["minSyncPeriod"], "1500000000ns");
         assert!(cfg.get("iptables").is_none());
         assert!(cfg.get("featureGates").is_none(), "GA in 1.33");
         let cfg = config(

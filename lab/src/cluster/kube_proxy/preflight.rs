@@ -98,6 +98,15 @@ pub fn preflight(
             });
         }
     }
+    if min_sync_period == Some(Duration::ZERO) {
+        // pkg/proxy/apis/config/v1alpha1/defaults.go (1.26 and 1.37 alike):
+        // `if obj.IPTables.MinSyncPeriod.Duration == 0` (and NFTables) sets
+        // 1 s. Passed on as given, as a cluster's configuration would be.
+        tracing::warn!(
+            "minSyncPeriod 0s: kube-proxy reads a zero minSyncPeriod as unset and uses its \
+             default, 1s (its config defaulting); the smallest real setting is 1ns"
+        );
+    }
     Ok(Some(Settings {
         mode,
         min_sync_period,
