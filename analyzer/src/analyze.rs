@@ -74,7 +74,7 @@ pub(crate) fn read_logs(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AgentLog>> {
     // One thread a log: a run has a log per node, each read on its own.
-    let read: Vec<Result<AgentLog>> = std::thread::scope(|scope| {
+    let read: Vec<Result<Vec<AgentLog>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inputs
             .logs
             .iter()
@@ -90,34 +90,38 @@ pub(crate) fn read_logs(
     });
     let mut agents = Vec::new();
     let mut empty = Vec::new();
-    for (path, log) in inputs.logs.iter().zip(read) {
-        let mut log = log?;
-        log.remap(names);
+    for (path, logs) in inputs.logs.iter().zip(read) {
+        let logs = logs?;
         let file = path.display();
-        if let Some(t) = log.torn {
+        let probes: usize = logs.iter().map(|l| l.cols.t.len()).sum();
+        let Some(first) = logs.first() else {
+            continue;
+        };
+        if let Some(t) = first.torn {
             warnings.push(format!(
-                "{file} is torn at byte offset {}: {} bytes lost (the agent was stopped mid-write); analysing the {} whole probes before it",
+                "{file} is torn at byte offset {}: {} bytes lost (the agent was stopped mid-write); analysing the {probes} whole probes before it",
                 t.offset,
                 t.bytes_lost,
-                log.cols.t.len()
             ));
-        } else if log.end_count.is_none() {
+        } else if first.end_count.is_none() {
             warnings.push(format!(
                 "{file} has no end marker: the agent did not stop cleanly (or is still running)"
             ));
         }
-        if let Some(n) = log.end_count
-            && n != log.cols.t.len() as u64
+        if let Some(n) = first.end_count
+            && n != probes as u64
         {
             warnings.push(format!(
-                "{file}: the end marker counts {n} probes but {} were read",
-                log.cols.t.len()
+                "{file}: the end marker counts {n} probes but {probes} were read"
             ));
         }
-        if log.cols.t.is_empty() {
+        if probes == 0 {
             warnings.push(format!("{file} holds no probes; skipped"));
             empty.push(file.to_string());
-        } else {
+            continue;
+        }
+        for mut log in logs {
+            log.remap(names);
             agents.push(log);
         }
     }
@@ -285,6 +289,7 @@ impl Analysis {
             all_windows.extend(w.iter().cloned());
             agent_reports.push(AgentReport {
                 name: a.name.clone(),
+                mode: a.mode.map(|m| m.name().to_owned()),
                 file: a.path.display().to_string(),
                 format_version: a.format_version,
                 agent_version: a.header.agent_version.clone(),

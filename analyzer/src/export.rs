@@ -4,8 +4,8 @@ use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
-use seamless_proto::Outcome;
 use seamless_proto::row::COLUMNS;
+use seamless_proto::{Mode, Outcome};
 
 use crate::analyze::{inputs, read_logs};
 use crate::load::{CLASS_FAIL, CLASS_LOCAL};
@@ -33,7 +33,10 @@ impl ExportFormat {
 /// Writes every probe of a run directory or log to `out`, sorted by start
 /// time, and returns the number of rows. The columns are proto's probe row
 /// ([`seamless_proto::row`], the same as `seamless-agent inspect`), in its
-/// order, with wall-clock times after clock offsets.
+/// order, with wall-clock times after clock offsets: the agent's own name
+/// in `agent` (without the mode a several-mode log's report adds), the mode
+/// in `mode`, and for reused connections which one, its age, the requests
+/// it carried before and its state.
 pub fn export(
     run: &Path,
     opts: &AnalyzeOptions,
@@ -73,10 +76,20 @@ pub fn export(
                     .map(String::as_str)
             })
             .collect();
+        let mode = a
+            .mode
+            .unwrap_or_else(|| a.header.modes.first().map_or(Mode::New, |m| m.mode))
+            .name();
+        let conn = &x.conn;
+        let conn_id: Vec<Option<u64>> = conn.iter().map(|c| c.map(|c| c.id)).collect();
+        let conn_age: Vec<Option<u64>> = conn.iter().map(|c| c.map(|c| c.age_ns)).collect();
+        let conn_requests: Vec<Option<u32>> = conn.iter().map(|c| c.map(|c| c.requests)).collect();
+        let conn_state: Vec<Option<&str>> =
+            conn.iter().map(|c| c.map(|c| c.state.name())).collect();
         let failure: Vec<bool> = c.class.iter().map(|&k| k == CLASS_FAIL).collect();
         let local: Vec<bool> = c.class.iter().map(|&k| k == CLASS_LOCAL).collect();
         let columns = [
-            Column::new(COLUMNS[0].into(), vec![a.name.as_str(); n]),
+            Column::new(COLUMNS[0].into(), vec![a.agent.as_str(); n]),
             Column::new(COLUMNS[1].into(), c.t),
             Column::new(COLUMNS[2].into(), x.intended),
             Column::new(COLUMNS[3].into(), x.connect),
@@ -87,6 +100,11 @@ pub fn export(
             Column::new(COLUMNS[8].into(), failure),
             Column::new(COLUMNS[9].into(), local),
             Column::new(COLUMNS[10].into(), backend),
+            Column::new(COLUMNS[11].into(), vec![mode; n]),
+            Column::new(COLUMNS[12].into(), conn_id),
+            Column::new(COLUMNS[13].into(), conn_age),
+            Column::new(COLUMNS[14].into(), conn_requests),
+            Column::new(COLUMNS[15].into(), conn_state),
         ];
         frames.push(DataFrame::new(n, columns.into())?);
     }

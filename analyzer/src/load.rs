@@ -5,7 +5,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use seamless_proto::log::{FORMAT_VERSION, MAGIC};
-use seamless_proto::{Header, LogReader, Outcome, Probe, TornTail};
+use seamless_proto::{Header, LogReader, Mode, Outcome, Probe, TornTail};
 
 use crate::{Error, Result};
 
@@ -56,13 +56,21 @@ pub(crate) struct Extra {
     pub first_byte: Vec<i64>,
     /// HTTP status.
     pub status: Vec<u32>,
+    /// Reuse mode: the connection used (`None` for the other modes).
+    pub conn: Vec<Option<seamless_proto::ConnUse>>,
 }
 
-/// One agent's log, read.
+/// One agent's log, read; of one probing mode when the log has several
+/// ([`read_log`]).
 #[derive(Debug)]
 pub(crate) struct AgentLog {
-    /// Agent name (from `probe-<agent>.log`, else the file stem).
+    /// Agent name (from `probe-<agent>.log`, else the file stem), and
+    /// `/<mode>` when the log has probes of several modes.
     pub name: String,
+    /// The probing mode of every probe here, when the log has several.
+    pub mode: Option<Mode>,
+    /// The agent's own name (without the mode).
+    pub agent: String,
     /// The file.
     pub path: PathBuf,
     /// The log header.
@@ -106,7 +114,17 @@ fn format_version(path: &Path) -> Option<u16> {
 }
 
 /// Reads one log; backend ids stay the log's own until [`AgentLog::remap`].
-pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, with_extra: bool) -> Result<AgentLog> {
+///
+/// A log whose probes are of several modes (an agent probing new and
+/// reused connections at once, one schedule each) is read as one
+/// [`AgentLog`] per mode, named `<agent>/<mode>`: each mode then gets its
+/// own windows, downtime, row and marker, and the merged view holds them
+/// all. The order is [`Mode::ALL`]'s.
+pub(crate) fn read_log(
+    path: &Path,
+    clock_offset_ns: i64,
+    with_extra: bool,
+) -> Result<Vec<AgentLog>> {
     let log_err = |source| Error::Log {
         path: path.to_owned(),
         source,
@@ -115,10 +133,14 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, with_extra: bool) -> R
     let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
     let header = reader.header().clone();
     let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
-    let mut cols = Columns {
+    let new_cols = || Columns {
         extra: with_extra.then(Extra::default),
         ..Columns::default()
     };
+    // Most logs have one mode: reserve for it alone.
+    let mut by_mode: [Columns; 3] = [new_cols(), new_cols(), new_cols()];
+    let first = header.modes.first().map_or(Mode::New, |m| m.mode);
+    let cols = &mut by_mode[first as usize];
     if let Ok(meta) = std::fs::metadata(path) {
         // About 20 bytes a probe: reserve once instead of doubling.
         let guess = (meta.len() / 18) as usize;
@@ -129,13 +151,15 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, with_extra: bool) -> R
         cols.backend.reserve(guess);
     }
     let mut batch: Vec<Probe> = Vec::with_capacity(1 << 16);
-    let mut sorted = true;
-    let mut last = i64::MIN;
+    let mut sorted = [true; 3];
+    let mut last = [i64::MIN; 3];
     while reader.next_batch(&mut batch).map_err(log_err)? {
         for p in &batch {
+            let m = p.mode as usize;
+            let cols = &mut by_mode[m];
             let t = base.saturating_add_unsigned(p.start_ns);
-            sorted &= t >= last;
-            last = t;
+            sorted[m] &= t >= last[m];
+            last[m] = t;
             cols.t.push(t);
             cols.lat.push(i64::try_from(p.total_ns).unwrap_or(i64::MAX));
             cols.outcome.push(u32::from(p.outcome.as_u8()));
@@ -148,22 +172,45 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, with_extra: bool) -> R
                 x.first_byte
                     .push(i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX));
                 x.status.push(u32::from(p.status));
+                x.conn.push(p.conn);
             }
         }
         batch.clear();
     }
-    Ok(AgentLog {
-        name: agent_name(path),
-        path: path.to_owned(),
-        format_version: format_version(path).unwrap_or(FORMAT_VERSION),
-        torn: reader.torn_tail(),
-        end_count: reader.end_count(),
-        backends: reader.backends().to_vec(),
-        header,
-        clock_offset_ns,
-        sorted,
-        cols,
-    })
+    let present: Vec<usize> = (0..3).filter(|&m| !by_mode[m].t.is_empty()).collect();
+    let split = present.len() > 1;
+    // A log without probes is still one (empty) agent.
+    let keep: Vec<usize> = if present.is_empty() {
+        vec![first as usize]
+    } else {
+        present
+    };
+    let name = agent_name(path);
+    let mut by_mode = by_mode.map(Some);
+    Ok(keep
+        .into_iter()
+        .map(|m| {
+            let mode = Mode::ALL[m];
+            AgentLog {
+                name: if split {
+                    format!("{name}/{}", mode.name())
+                } else {
+                    name.clone()
+                },
+                mode: split.then_some(mode),
+                agent: name.clone(),
+                path: path.to_owned(),
+                format_version: format_version(path).unwrap_or(FORMAT_VERSION),
+                torn: reader.torn_tail(),
+                end_count: reader.end_count(),
+                backends: reader.backends().to_vec(),
+                header: header.clone(),
+                clock_offset_ns,
+                sorted: sorted[m],
+                cols: by_mode[m].take().unwrap_or_default(),
+            }
+        })
+        .collect())
 }
 
 impl AgentLog {

@@ -60,8 +60,13 @@ pub struct EventMark {
 /// One agent's log and its analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentReport {
-    /// Agent name, from `probe-<agent>.log`.
+    /// Agent name, from `probe-<agent>.log`; `<agent>/<mode>` for one mode
+    /// of a log that probed several at once.
     pub name: String,
+    /// The probing mode of this row (`new`, `reuse`, `slow`) when its log
+    /// probed several at once; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// The log file.
     pub file: String,
     /// The log's format version.

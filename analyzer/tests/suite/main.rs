@@ -10,6 +10,7 @@ mod auto_merge;
 mod bad_input;
 mod cli;
 mod common;
+mod modes;
 mod outputs;
 mod properties;
 mod truth;

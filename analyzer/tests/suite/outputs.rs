@@ -374,7 +374,8 @@ fn export_writes_every_probe_as_csv_and_parquet() {
     assert_eq!(lines.len(), 12);
     assert_eq!(
         lines[0],
-        "agent,start_ns,intended_ns,connect_ns,first_byte_ns,total_ns,status,outcome,failure,local,backend"
+        seamless_proto::row::COLUMNS.join(","),
+        "the columns of proto's probe row, in its order"
     );
     // Sorted by start across agents: a's probe 0, then b's.
     assert!(
