@@ -79,7 +79,8 @@ pub(crate) fn read_logs(
             .logs
             .iter()
             .map(|path| {
-                let offset = opts.clock_offset_ns(&crate::load::agent_name(path));
+                let agent = crate::load::agent_name(path);
+                let offset = crate::clocks::clock(opts, inputs.run_info.as_ref(), &agent).offset_ns;
                 scope.spawn(move || read_log(path, offset, with_extra))
             })
             .collect();
@@ -287,6 +288,12 @@ impl Analysis {
             let mut w = windows(t, &names, opts, &a.name)?;
             widen_partial(&mut w, st.interval.median_ns);
             all_windows.extend(w.iter().cloned());
+            let clock = crate::clocks::clock(opts, inputs.run_info.as_ref(), &a.agent);
+            warnings.extend(crate::clocks::warning(
+                &a.name,
+                clock,
+                st.interval.median_ns,
+            ));
             agent_reports.push(AgentReport {
                 name: a.name.clone(),
                 mode: a.mode.map(|m| m.name().to_owned()),
@@ -298,6 +305,7 @@ impl Analysis {
                 node: a.header.node.clone(),
                 pod: a.header.pod.clone(),
                 clock_offset_ns: a.clock_offset_ns,
+                clock_uncertainty_ns: clock.uncertainty_ns,
                 torn: a.torn.map(|t| crate::report::Torn {
                     offset: t.offset,
                     bytes_lost: t.bytes_lost,

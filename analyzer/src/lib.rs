@@ -19,6 +19,7 @@
 
 mod analyze;
 pub mod cli;
+mod clocks;
 pub mod compare;
 mod error;
 mod export;

@@ -83,6 +83,11 @@ pub struct AgentReport {
     pub pod: Option<String>,
     /// Clock offset added to its times, ns.
     pub clock_offset_ns: i64,
+    /// How far off that offset may be, ns, when it was measured (run.json's
+    /// `agents[].clock_uncertainty_ns`); above the probe interval the report
+    /// warns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_uncertainty_ns: Option<i64>,
     /// Set when the log ends inside a frame (agent killed mid-write).
     pub torn: Option<Torn>,
     /// Whether the log has the end marker of a clean stop.

@@ -65,6 +65,10 @@ fn each_mode_is_its_own_agent_and_the_merged_view_holds_both() {
     assert_eq!(r.merged.totals.probes, 400);
     assert_eq!(r.merged.totals.failed, 20);
     assert_eq!(r.merged.windows.len(), 1);
+    crate::outputs::assert_valid(
+        &crate::outputs::schema(),
+        &serde_json::to_value(&r).unwrap(),
+    );
     // The end marker counts the log's probes, all modes together: no
     // warning that it disagrees.
     assert!(
@@ -119,4 +123,54 @@ fn the_export_names_the_agent_once_and_each_probes_mode_and_connection() {
         .filter(|r| r[7] == "reset" && r[11] == "reuse")
         .count();
     assert_eq!(resets, 20);
+}
+
+/// run.json's clocks (as `seamless-controller experiment` writes them) are
+/// applied, and an uncertainty above the probe interval is flagged.
+#[test]
+fn run_json_clock_offsets_are_applied_and_an_uncertain_clock_flagged() {
+    use crate::common::{STEP, pattern, run_dir};
+    let dir = tempfile::tempdir().unwrap();
+    run_dir(
+        dir.path(),
+        &[
+            ("a", pattern("....xx....", STEP)),
+            ("b", pattern("....xx....", STEP)),
+        ],
+        &[],
+    );
+    let mut info = seamless_proto::RunInfo::default();
+    info.extra.insert(
+        "agents".into(),
+        serde_json::json!([
+            {"agent": "a", "clock_offset_ns": 7_000, "clock_uncertainty_ns": 40_000},
+            {"agent": "b", "clock_offset_ns": -7_000, "clock_uncertainty_ns": 250_000}
+        ]),
+    );
+    info.write(dir.path()).unwrap();
+    let r = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    let (a, b) = (&r.agents[0], &r.agents[1]);
+    assert_eq!((a.clock_offset_ns, b.clock_offset_ns), (7_000, -7_000));
+    assert_eq!(
+        a.summary.windows[0].first_fail_ns - b.summary.windows[0].first_fail_ns,
+        14_000,
+        "each agent's times moved by its own offset"
+    );
+    assert_eq!(b.clock_uncertainty_ns, Some(250_000));
+    let flagged: Vec<&String> = r
+        .warnings
+        .iter()
+        .filter(|w| w.contains("clock is known"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{:?}", r.warnings);
+    assert!(flagged[0].starts_with("b's clock"), "{}", flagged[0]);
+    crate::outputs::assert_valid(
+        &crate::outputs::schema(),
+        &serde_json::to_value(&r).unwrap(),
+    );
+    // The command line overrides run.json.
+    let mut opts = AnalyzeOptions::default();
+    opts.add_clock_offset("b=0").unwrap();
+    let r = analyze(dir.path(), &opts).unwrap();
+    assert_eq!(r.agents[1].clock_offset_ns, 0);
 }

@@ -9,13 +9,13 @@ use seamless_analyzer::{
 };
 use seamless_proto::timeline::{Event, EventKind, ObjectRef};
 
-fn schema() -> jsonschema::Validator {
+pub(crate) fn schema() -> jsonschema::Validator {
     let text = include_str!("../../schema/report.schema.json");
     let schema: serde_json::Value = serde_json::from_str(text).unwrap();
     jsonschema::validator_for(&schema).expect("the schema itself is valid")
 }
 
-fn assert_valid(v: &jsonschema::Validator, json: &serde_json::Value) {
+pub(crate) fn assert_valid(v: &jsonschema::Validator, json: &serde_json::Value) {
     let errors: Vec<String> = v
         .iter_errors(json)
         .map(|e| format!("{} at {}", e, e.instance_path))
