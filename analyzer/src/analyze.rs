@@ -196,6 +196,8 @@ pub struct Analysis {
     /// Every probe of every agent, sorted by start: `t, lat, outcome, class,
     /// backend`.
     pub(crate) probes: DataFrame,
+    /// Backend names: id `i` in `probes` is `backends[i - 1]` (0: none).
+    pub(crate) backends: Vec<String>,
 }
 
 impl Analysis {
@@ -351,6 +353,7 @@ impl Analysis {
         Ok(Analysis {
             report,
             probes: merged,
+            backends: names,
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod compare;
 mod error;
 mod export;
 mod gate;
+pub mod html;
 mod load;
 mod markdown;
 mod options;

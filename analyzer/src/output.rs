@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use seamless_proto::run::{PLOT_PNG, PLOT_SVG, REPORT_JSON, REPORT_MD};
+use seamless_proto::run::{PLOT_PNG, PLOT_SVG, REPORT_HTML, REPORT_JSON, REPORT_MD};
 
-use crate::{Analysis, Error, Result, markdown, plot};
+use crate::{Analysis, Error, Result, html, markdown, plot};
 
 impl Analysis {
-    /// Writes `report.json`, `report.md` and, with `plots`, `plot.png` and
-    /// `plot.svg` into `dir` (created if missing).
+    /// Writes `report.json`, `report.md`, `report.html` and, with `plots`,
+    /// `plot.png` and `plot.svg` into `dir` (created if missing).
     pub fn write(&self, dir: &Path, plots: bool) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let mut json = serde_json::to_vec_pretty(&self.report)?;
@@ -18,6 +18,8 @@ impl Analysis {
         std::fs::write(&path, json).map_err(Error::io(&path))?;
         let path = dir.join(REPORT_MD);
         std::fs::write(&path, markdown(&self.report)).map_err(Error::io(&path))?;
+        let path = dir.join(REPORT_HTML);
+        std::fs::write(&path, html::report_html(self)?).map_err(Error::io(&path))?;
         if plots {
             plot::write_run_plots(self, &dir.join(PLOT_PNG), &dir.join(PLOT_SVG))?;
         }

@@ -7,6 +7,8 @@ mod compare;
 mod data;
 mod run;
 
+pub(crate) use run::title as run_title;
+
 use std::path::Path;
 use std::sync::Once;
 

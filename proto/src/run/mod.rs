@@ -35,6 +35,8 @@ pub const RUN_INFO: &str = "run.json";
 pub const REPORT_JSON: &str = "report.json";
 /// File name of the Markdown report.
 pub const REPORT_MD: &str = "report.md";
+/// The analyzer's self-contained HTML report (the chart inlined).
+pub const REPORT_HTML: &str = "report.html";
 /// File name of the PNG plot.
 pub const PLOT_PNG: &str = "plot.png";
 /// File name of the SVG plot.
