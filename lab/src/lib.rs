@@ -29,6 +29,7 @@ pub mod matrix;
 pub mod node;
 pub mod opts;
 pub mod pause;
+pub mod progress;
 pub mod proxy;
 pub mod real;
 pub mod record;

@@ -46,6 +46,8 @@ pub fn inside() -> anyhow::Result<i32> {
     let mut summary = summary::Summary::open(&opts.out)?;
     let mut failed = 0;
     let mut n = 0u64;
+    let mut progress =
+        crate::progress::Progress::new(u64::from(opts.repeat) * scenarios.len() as u64);
     for repeat in 1..=opts.repeat {
         for sc in &scenarios {
             n += 1;
@@ -79,15 +81,18 @@ pub fn inside() -> anyhow::Result<i32> {
             match run::run_one(&spec, &stop) {
                 Ok(r) => {
                     let line = summary.record(&dir, &r.info)?;
-                    eprintln!("{line}");
+                    progress.run_done(&line, false);
                 }
                 Err(run::RunError::Interrupted) => {
-                    eprintln!("lab: interrupted during {}", dir.display());
+                    progress.say(&format!("lab: interrupted during {}", dir.display()));
                     return Ok(130);
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("lab: {} failed: {:#}", dir.display(), anyhow::Error::new(e));
+                    progress.run_done(
+                        &format!("lab: {} failed: {:#}", dir.display(), anyhow::Error::new(e)),
+                        true,
+                    );
                 }
             }
         }

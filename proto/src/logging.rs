@@ -129,8 +129,13 @@ impl Logging {
     /// more than once (later calls do nothing).
     pub fn init(self) {
         let (filter, error) = filter_from_env();
+        // Colour for a person at a terminal, never in a file or a pipe (nor
+        // with NO_COLOR set, https://no-color.org).
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let fmt = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(ansi)
             .with_target(self.target);
         let installed = tracing_subscriber::registry()
             .with(filter)

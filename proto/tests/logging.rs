@@ -70,3 +70,10 @@ fn a_bad_filter_warns_and_logs_at_info() {
     );
     assert!(!err.contains("lab debug"), "{err}");
 }
+
+#[test]
+fn no_colour_codes_into_a_pipe_or_file() {
+    let err = stderr_with(None);
+    assert!(err.contains("lab info"), "{err}");
+    assert!(!err.contains('\x1b'), "ANSI codes in a pipe: {err:?}");
+}

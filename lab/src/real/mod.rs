@@ -124,7 +124,9 @@ pub fn matrix(
     let mut summary = summary::Summary::open(&opts.out)?;
     let mut failed = 0;
     let _guard = rt.enter();
-    for (sc, repeat) in order(&scenarios, opts.repeat) {
+    let runs = order(&scenarios, opts.repeat);
+    let mut progress = crate::progress::Progress::new(runs.len() as u64);
+    for (sc, repeat) in runs {
         if stop.load(Ordering::Relaxed) {
             running.stop();
             return Ok(130);
@@ -136,10 +138,10 @@ pub fn matrix(
         }
         std::fs::create_dir_all(dir.parent().unwrap_or(&opts.out))?;
         match run::run_one(&ctx, sc, opts.warmup, opts.settle, &dir) {
-            Ok(info) => eprintln!("{}", summary.record(&dir, &info)?),
+            Ok(info) => progress.run_done(&summary.record(&dir, &info)?, false),
             Err(e) => {
                 failed += 1;
-                eprintln!("lab: {} failed: {e:#}", dir.display());
+                progress.run_done(&format!("lab: {} failed: {e:#}", dir.display()), true);
             }
         }
     }

@@ -129,10 +129,16 @@ fn rollout(ctx: &Ctx, node: &str, settle: Duration, out: &Path) -> anyhow::Resul
         .arg(humantime::format_duration(settle).to_string())
         .arg("--out")
         .arg(out)
-        .status()
+        .output()
         .with_context(|| format!("running {}", ctx.controller.display()))?;
-    if !st.success() {
-        bail!("seamless-controller rollout --move-to-node {node} exited {st}");
+    // Its one line a run ("rollout complete: ...") is the timeline's; its
+    // stderr is kept for when it fails.
+    if !st.status.success() {
+        bail!(
+            "seamless-controller rollout --move-to-node {node} exited {}: {}",
+            st.status,
+            String::from_utf8_lossy(&st.stderr).trim()
+        );
     }
     Ok(())
 }
