@@ -1,5 +1,7 @@
 //! The run figure: probes over time above, success ratio and answering
-//! backends below.
+//! backends below, and under them the timeline's events as a numbered table
+//! (the plot marks each event's line with its number only, so labels never
+//! stack over the data).
 
 use std::collections::BTreeMap;
 
@@ -59,9 +61,55 @@ pub(crate) fn draw<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let root = root.titled(&title(report), (FONT, 26))?;
-    let (upper, lower) = root.split_vertically(root.dim_in_pixel().1 * 68 / 100);
-    probes_panel(&upper, report, data)?;
+    let events = events_in_range(report, data);
+    let rows = events.len().div_ceil(TABLE_COLUMNS) as u32;
+    let table_h = if events.is_empty() { 0 } else { 14 + rows * 17 };
+    let plots_h = root.dim_in_pixel().1.saturating_sub(table_h);
+    let (plots, table) = root.split_vertically(plots_h);
+    let (upper, lower) = plots.split_vertically(plots_h * 68 / 100);
+    probes_panel(&upper, report, data, &events)?;
     ratio_panel(&lower, report, data)?;
+    events_table(&table, data, &events)?;
+    Ok(())
+}
+
+/// Columns of the events table.
+const TABLE_COLUMNS: usize = 3;
+
+/// The timeline's events inside the plot's time range, in time order
+/// (timelines from several writers interleave).
+fn events_in_range<'a>(report: &'a Report, data: &PlotData) -> Vec<&'a crate::report::EventMark> {
+    let range = x_range(data);
+    let mut events: Vec<_> = report
+        .events
+        .iter()
+        .filter(|e| (range.start..=range.end).contains(&data.secs(e.ts_ns)))
+        .collect();
+    events.sort_by_key(|e| e.ts_ns);
+    events
+}
+
+/// The numbered events, in columns filled top to bottom.
+fn events_table<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &PlotData,
+    events: &[&crate::report::EventMark],
+) -> DrawResult<DB> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.len().div_ceil(TABLE_COLUMNS);
+    let col_w = (area.dim_in_pixel().0 as i32 - 100) / TABLE_COLUMNS as i32;
+    let style = (FONT, 13).into_font().color(&EVENT_COLOUR);
+    for (i, e) in events.iter().enumerate() {
+        let (col, row) = (i / rows, i % rows);
+        let text = format!("{:>2}  {:>9.3} s  {}", i + 1, data.secs(e.ts_ns), e.label);
+        area.draw(&Text::new(
+            text,
+            (92 + col as i32 * col_w, 6 + row as i32 * 17),
+            style.clone(),
+        ))?;
+    }
     Ok(())
 }
 
@@ -74,6 +122,7 @@ fn probes_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
     data: &PlotData,
+    events: &[&crate::report::EventMark],
 ) -> DrawResult<DB> {
     let y_bottom = FAIL_Y * 1.25;
     let mut chart = ChartBuilder::on(area)
@@ -185,23 +234,14 @@ fn probes_panel<DB: DrawingBackend>(
             .legend(move |(x, y)| Cross::new((x + 7, y), 4, colour.stroke_width(2)));
     }
 
-    // Timeline events: a dashed line and a label, staggered so neighbours
-    // stay readable.
-    let mut events: Vec<_> = report
-        .events
-        .iter()
-        .filter(|e| {
-            let s = data.secs(e.ts_ns);
-            (x_range(data).start..=x_range(data).end).contains(&s)
-        })
-        .collect();
-    // Timelines from several writers interleave; rows fill left to right.
-    events.sort_by_key(|e| e.ts_ns);
-    // Labels go to the first row where they do not run into the previous
-    // label (about 7.5 px a character at 12 px, over a plot ~1,450 px wide).
+    // Timeline events: a dashed line and its number in the table below,
+    // staggered so neighbours stay readable.
+    // Numbers go to the first row where they do not run into the previous
+    // one (about 7.5 px a character at 12 px, over a plot ~1,450 px wide).
     let secs_per_char = (x_range(data).end - x_range(data).start) * 7.5 / 1450.0;
     let mut row_ends: Vec<f64> = Vec::new();
-    for e in &events {
+    for (i, e) in events.iter().enumerate() {
+        let number = (i + 1).to_string();
         let x = data.secs(e.ts_ns);
         let steps = 40;
         let dy = (data.y_top - y_bottom) / steps as f64;
@@ -209,7 +249,7 @@ fn probes_panel<DB: DrawingBackend>(
             let y0 = y_bottom + dy * k as f64;
             PathElement::new(vec![(x, y0), (x, y0 + dy)], EVENT_COLOUR.mix(0.6))
         }))?;
-        let end = x + (e.label.chars().count() + 3) as f64 * secs_per_char;
+        let end = x + (number.len() + 2) as f64 * secs_per_char;
         let row = match row_ends.iter().position(|&r| r < x) {
             Some(r) => r,
             None if row_ends.len() < MAX_LABEL_ROWS => {
@@ -223,7 +263,7 @@ fn probes_panel<DB: DrawingBackend>(
         row_ends[row] = end;
         let y = data.y_top - (data.y_top - y_bottom) * label_row_depth(row);
         chart.draw_series([Text::new(
-            format!(" {}", e.label),
+            format!(" {number}"),
             (x, y),
             (FONT, 12)
                 .into_font()

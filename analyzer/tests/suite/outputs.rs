@@ -426,3 +426,42 @@ fn plots_of_degenerate_logs_still_render() {
         );
     }
 }
+
+/// The seed's scale: 15 events within 10 ms. The plot marks each event's
+/// line with its number; the labels go to a table under the plots, one
+/// row each at a place of its own, so none stacks over another or the data.
+#[test]
+fn event_labels_go_to_a_numbered_table_under_the_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = format!("{}{}{}", ".".repeat(500), "x".repeat(100), ".".repeat(500));
+    let events: Vec<Event> = (0..15u64)
+        .map(|i| {
+            Event::new(wall(450 + i * 7), EventKind::EndpointChanged)
+                .with_object(ObjectRef::new("EndpointSlice", format!("slice-{i:02}")))
+        })
+        .collect();
+    run_dir(dir.path(), &[("a", pattern(&p, STEP))], &events);
+    let a = Analysis::run(dir.path(), &AnalyzeOptions::default()).unwrap();
+    let svg = seamless_analyzer::plot::run_svg(&a).unwrap();
+    let mut places = Vec::new();
+    for i in 0..15 {
+        let label = format!("slice-{i:02}");
+        let at = svg
+            .find(&label)
+            .unwrap_or_else(|| panic!("{label} missing"));
+        assert_eq!(svg.matches(&label).count(), 1, "{label} written once");
+        // The <text ...> element that holds it: its x and y.
+        let open = svg[..at].rfind("<text").unwrap();
+        let attr = |name: &str| -> f64 {
+            let tag = &svg[open..at];
+            let k = tag.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            tag[k..k + tag[k..].find('"').unwrap()].parse().unwrap()
+        };
+        let (x, y) = (attr("x"), attr("y"));
+        assert!(y > 860.0, "{label} at y {y}: below the plots");
+        places.push((x as i64, y as i64));
+    }
+    places.sort_unstable();
+    places.dedup();
+    assert_eq!(places.len(), 15, "every label at a place of its own");
+}
