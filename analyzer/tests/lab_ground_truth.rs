@@ -104,6 +104,7 @@ fn real_components_no_prestop_fails_inside_the_truth_prestop_never() {
         return;
     }
     let _one = one_lab();
+    let host_before = seamless_testkit::host_network();
     let lab = workspace_bin("seamless-lab");
     let agent = workspace_bin("seamless-agent");
     let controller = workspace_bin("seamless-controller");
@@ -215,4 +216,20 @@ fn real_components_no_prestop_fails_inside_the_truth_prestop_never() {
         "no-prestop: {inside} failures inside the measured outage, {late} conntrack-held after it"
     );
     assert!(inside > 0);
+    // The one ground-truth check passes too: the race's window holds the
+    // outage, and what comes after is the conntrack tail the lab measured.
+    let check = check_truth(&run, &opts, true).unwrap();
+    eprint!("{}", render(std::slice::from_ref(&check)));
+    assert!(check.ok(), "{}", render(&[check]));
+    if late > 0 {
+        assert!(
+            check.tail.failed > 0,
+            "the late timeouts are the tail: {check:?}"
+        );
+    }
+    assert_eq!(
+        host_before,
+        seamless_testkit::host_network(),
+        "the host is unchanged"
+    );
 }

@@ -5,31 +5,14 @@
 mod lab_common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 fn snapshot() -> String {
-    let mut s = String::new();
-    for args in [
-        &["ip", "-o", "link"][..],
-        &["ip", "netns", "list"],
-        &["iptables-save"],
-        &["nft", "list", "ruleset"],
-    ] {
-        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-        s += &format!("== {}\n", args.join(" "));
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            // iptables-save stamps its output with the time.
-            if !line.starts_with("# Generated") && !line.starts_with("# Completed") {
-                s += line;
-                s += "\n";
-            }
-        }
-    }
-    s
+    seamless_testkit::host_network()
 }
 
 /// Processes whose command line mentions `marker` (the run's unique --out).

@@ -89,6 +89,32 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// The host's own network, as text to compare before and after a lab:
+/// its links, namespaces, iptables rules (without iptables-save's time
+/// stamps) and nftables ruleset.
+pub fn host_network() -> String {
+    let mut s = String::new();
+    for args in [
+        &["ip", "-o", "link"][..],
+        &["ip", "netns", "list"],
+        &["iptables-save"],
+        &["nft", "list", "ruleset"],
+    ] {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", args[0]));
+        s += &format!("== {}\n", args.join(" "));
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if !line.starts_with("# Generated") && !line.starts_with("# Completed") {
+                s += line;
+                s += "\n";
+            }
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
