@@ -24,6 +24,9 @@
 # Git keeps run-01 of each scenario whole and, of the other runs, all but
 # the probe logs and plots (.gitignore; results/README.md).
 #
+# MATRICES="v1.26.3:iptables ..." and SWEEP=0 run a part (the analysis
+# still covers every run in OUT); a matrix whose run fails is reported and
+# the job goes on, exiting 1 at the end.
 # PROXY=emulated runs the earlier, emulated lab instead (its own rules and
 # rollout, drawn delays) into OUT=results/lab-emulated; it needs no Go.
 # Needs root, Go (for the components) and lab/prerequisites.txt's
@@ -86,33 +89,41 @@ else
   DEFAULT=$(cat lab/kubernetes/DEFAULT_VERSION)
   SEED_VERSION=v1.26.3
   for v in "$DEFAULT" "$SEED_VERSION"; do bash lab/kubernetes/build.sh "$v"; done
-  # Replace what an earlier run of this job left, nothing else.
-  rm -rf "$OUT"/v*-iptables "$OUT"/v*-nftables "$OUT/sweep" "$OUT"/compare-versions.* \
-         "$OUT/figures.md" "$OUT/lab-summary.jsonl" "$OUT/PROVENANCE.md" "$OUT/ground-truth-check.txt"
+  MATRICES=${MATRICES:-"$DEFAULT:iptables $SEED_VERSION:iptables $DEFAULT:nftables"}
+  SWEEP=${SWEEP:-1}
+  # Replace what an earlier run of this job left of what runs now, nothing
+  # else.
+  for vm in $MATRICES; do rm -rf "${OUT:?}/${vm%%:*}-${vm##*:}"; done
+  [ "$SWEEP" = 0 ] || rm -rf "$OUT/sweep"
+  rm -rf "$OUT/compare-versions" "$OUT/figures.md" "$OUT/lab-summary.jsonl" \
+         "$OUT/PROVENANCE.md" "$OUT/ground-truth-check.txt" "$OUT/summary.md"
   mkdir -p "$OUT"
   LAB_CMDS=()
+  failed=0
   lab() { # OUT-DIR ARGS...: one seamless-lab run on the real components
     local dir=$1; shift
     LAB_CMDS+=("$BIN/seamless-lab run --proxy real --seed $SEED --out $dir $*")
     echo "+ seamless-lab run --proxy real --out $dir $*" >&2
     local t0=$SECONDS
     "$BIN/seamless-lab" run --proxy real --seed "$SEED" --out "$dir" \
-      --agent-bin "$BIN/seamless-agent" --controller-bin "$BIN/seamless-controller" "$@"
+      --agent-bin "$BIN/seamless-agent" --controller-bin "$BIN/seamless-controller" "$@" ||
+      { echo "lab-main-job: a run of $dir failed (its line above)" >&2; failed=1; }
     echo "lab-main-job: $dir took $((SECONDS - t0)) s" | tee -a "$OUT/timings.txt" >&2
   }
-  : > "$OUT/timings.txt"
-  matrices=()
-  for vm in "$DEFAULT:iptables" "$SEED_VERSION:iptables" "$DEFAULT:nftables"; do
+  touch "$OUT/timings.txt"
+  for vm in $MATRICES; do
     v=${vm%%:*} m=${vm##*:}
     lab "$OUT/$v-$m" --all --repeat "$REPEAT" --kubernetes-version "$v" --proxy-mode "$m"
-    matrices+=("$v-$m")
   done
-  SWEEP=pod-clusterip-no-prestop
-  for point in proxy-min-sync-period:0s proxy-min-sync-period:100ms proxy-min-sync-period:5s \
+  matrices=()
+  for d in "$OUT"/v*-*/; do [ -d "$d" ] && matrices+=("$(basename "$d")"); done
+  SWEEP_SCENARIO=pod-clusterip-no-prestop
+  [ "$SWEEP" = 0 ] || for point in proxy-min-sync-period:0s proxy-min-sync-period:100ms proxy-min-sync-period:5s \
                endpointslice-updates-batch-period:1s endpointslice-updates-batch-period:5s; do
     knob=${point%%:*} value=${point##*:}
-    lab "$OUT/sweep/$knob-$value" --scenario "$SWEEP" --repeat "$SWEEP_REPEAT" "--$knob" "$value"
+    lab "$OUT/sweep/$knob-$value" --scenario "$SWEEP_SCENARIO" --repeat "$SWEEP_REPEAT" "--$knob" "$value"
   done
+  shopt -s nullglob
   runs=("$OUT"/v*-*/*/run-* "$OUT"/sweep/*/*/run-*)
   for run in "${runs[@]}"; do report "$run"; done
   for m in "${matrices[@]}"; do
@@ -124,8 +135,11 @@ else
   "$BIN/seamless-analyzer" compare "$OUT"/v*-*/*-no-prestop/run-* --group-by lab.group \
     --out "$OUT/compare-versions"
   # The sweep against the default's own runs of the same scenario.
-  "$BIN/seamless-analyzer" compare "$OUT/$DEFAULT-iptables/$SWEEP"/run-* "$OUT"/sweep/*/*/run-* \
-    --group-by lab.group --out "$OUT/sweep"
+  if [ -d "$OUT/sweep" ]; then
+    "$BIN/seamless-analyzer" compare "$OUT/$DEFAULT-iptables/$SWEEP_SCENARIO"/run-* "$OUT"/sweep/*/*/run-* \
+      --group-by lab.group --out "$OUT/sweep"
+  fi
+  python3 scripts/lab-results-table.py "$OUT" > "$OUT/summary.md"
 fi
 
 "$BIN/seamless-analyzer" check-truth "${runs[@]}" > "$OUT/ground-truth-check.txt" || true
@@ -185,3 +199,4 @@ mv "$OUT/.summary" "$OUT/lab-summary.jsonl"
 } > "$OUT/PROVENANCE.md"
 rm -f "$OUT/timings.txt"
 echo "done: $OUT" >&2
+exit "${failed:-0}"

@@ -124,7 +124,7 @@ pub fn matrix(
     let mut summary = summary::Summary::open(&opts.out)?;
     let mut failed = 0;
     let _guard = rt.enter();
-    let runs = order(&scenarios, opts.repeat);
+    let runs = order(&scenarios, opts.repeat, run::has_sleep_action(&ctx.version));
     let mut progress = crate::progress::Progress::new(runs.len() as u64);
     for (sc, repeat) in runs {
         if stop.load(Ordering::Relaxed) {
@@ -156,11 +156,13 @@ pub fn matrix(
 fn order(
     scenarios: &[crate::scenario::Scenario],
     repeat: u32,
+    sleep_action: bool,
 ) -> Vec<(&crate::scenario::Scenario, u32)> {
     let mut overlays: Vec<&str> = Vec::new();
     for sc in scenarios {
-        if !overlays.contains(&run::overlay(sc)) {
-            overlays.push(run::overlay(sc));
+        let o = run::overlay(sc, sleep_action);
+        if !overlays.contains(&o) {
+            overlays.push(o);
         }
     }
     let mut runs = Vec::new();
@@ -169,7 +171,7 @@ fn order(
             runs.extend(
                 scenarios
                     .iter()
-                    .filter(|s| run::overlay(s) == o)
+                    .filter(|s| run::overlay(s, sleep_action) == o)
                     .map(|s| (s, r)),
             );
         }
@@ -184,14 +186,30 @@ mod tests {
     #[test]
     fn runs_go_overlay_by_overlay() {
         let all = Scenario::all();
-        let runs = super::order(&all, 2);
+        let runs = super::order(&all, 2, true);
         assert_eq!(runs.len(), 16);
-        let overlays: Vec<&str> = runs.iter().map(|(s, _)| super::run::overlay(s)).collect();
+        let overlays: Vec<&str> = runs
+            .iter()
+            .map(|(s, _)| super::run::overlay(s, true))
+            .collect();
         let changes = overlays.windows(2).filter(|w| w[0] != w[1]).count();
         assert_eq!(changes, 3, "{overlays:?}");
         let mut seen: Vec<(String, u32)> = runs.iter().map(|(s, r)| (s.to_string(), *r)).collect();
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 16, "every scenario and repeat once");
+    }
+
+    #[test]
+    fn the_sleep_action_from_1_30_the_seeds_exec_before() {
+        use super::run::{has_sleep_action, overlay};
+        assert!(has_sleep_action("v1.37.2") && has_sleep_action("v1.30.0"));
+        assert!(!has_sleep_action("v1.26.3") && !has_sleep_action("v1.29.9"));
+        assert!(!has_sleep_action(""));
+        let sc: Scenario = "host-clusterip-prestop".parse().unwrap();
+        assert_eq!(overlay(&sc, true), "hostnet-prestop-sleep");
+        assert_eq!(overlay(&sc, false), "hostnet-prestop-exec");
+        let sc: Scenario = "pod-nodeport-no-prestop".parse().unwrap();
+        assert_eq!(overlay(&sc, false), "pod-no-prestop");
     }
 }

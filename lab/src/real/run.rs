@@ -71,14 +71,29 @@ impl Ctx {
     }
 }
 
-/// The overlay of a scenario (the seed's preStop is `sleep 10`).
-pub fn overlay(sc: &Scenario) -> &'static str {
-    match (sc.network, sc.termination) {
-        (Network::Pod, Termination::NoPreStop) => "pod-no-prestop",
-        (Network::Pod, Termination::PreStop) => "pod-prestop-sleep",
-        (Network::Host, Termination::NoPreStop) => "hostnet-no-prestop",
-        (Network::Host, Termination::PreStop) => "hostnet-prestop-sleep",
+/// The overlay of a scenario (the seed's preStop is `sleep 10`): with
+/// `sleep_action`, the native `preStop.sleep` (beta and on by default since
+/// 1.30, GA in 1.34); without, the seed's own `exec` of `sleep 10`, which
+/// every version has (a 1.26 API server refuses the sleep action as an
+/// unknown field).
+pub fn overlay(sc: &Scenario, sleep_action: bool) -> &'static str {
+    match (sc.network, sc.termination, sleep_action) {
+        (Network::Pod, Termination::NoPreStop, _) => "pod-no-prestop",
+        (Network::Pod, Termination::PreStop, true) => "pod-prestop-sleep",
+        (Network::Pod, Termination::PreStop, false) => "pod-prestop-exec",
+        (Network::Host, Termination::NoPreStop, _) => "hostnet-no-prestop",
+        (Network::Host, Termination::PreStop, true) => "hostnet-prestop-sleep",
+        (Network::Host, Termination::PreStop, false) => "hostnet-prestop-exec",
     }
+}
+
+/// Whether an API server of `version` (`v1.26.3`) takes the preStop sleep
+/// action by default (1.30 and later).
+pub fn has_sleep_action(version: &str) -> bool {
+    let mut it = version.trim_start_matches('v').split('.');
+    let major: u32 = it.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let minor: u32 = it.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    (major, minor) >= (1, 30)
 }
 
 /// The agent Job of a scenario, and its name.
@@ -153,7 +168,8 @@ pub fn run_one(
 ) -> anyhow::Result<RunInfo> {
     let k = &ctx.kubectl;
     // The workload as the scenario has it, alone on node-a or node-b.
-    k.apply_k(&ctx.manifests.join("workload/overlays").join(overlay(sc)))?;
+    let overlay = overlay(sc, has_sleep_action(&ctx.version));
+    k.apply_k(&ctx.manifests.join("workload/overlays").join(overlay))?;
     let (mut pod, _, mut node, _) = settled_pod(k)?;
     if !WORK_NODES.contains(&node.as_str()) {
         let scratch = tempdir(dir, "placement")?;
@@ -293,6 +309,7 @@ pub fn run_one(
             "proxy": "real",
             "proxy_mode": ctx.mode.as_str(),
             "group": ctx.group(),
+            "overlay": overlay,
             "proxy_min_sync_period": match ctx.min_sync_period {
                 None => "1s (default)".to_string(),
                 Some(Duration::ZERO) => "0s (kube-proxy reads it as unset: 1s)".to_string(),
