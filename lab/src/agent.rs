@@ -64,11 +64,16 @@ fn absolute(p: &Path) -> PathBuf {
 #[derive(Debug)]
 pub struct Agent {
     child: Child,
+    /// Where its stderr goes (its summary and warnings, once a run).
+    stderr: PathBuf,
 }
 
 impl Agent {
     /// Starts `seamless-agent probe URL` in `ns`, its own process group so a
-    /// Ctrl+C reaches the lab, which stops the agent in order.
+    /// Ctrl+C reaches the lab, which stops the agent in order. Its stderr
+    /// (the summary, the warnings about ports and descriptors, every run
+    /// alike) goes to `agent-<node>.txt` beside the log, not to the
+    /// matrix's output; [`Agent::said`] gives its end when it fails.
     pub fn start(
         ns: &Netns,
         bin: &Path,
@@ -77,6 +82,11 @@ impl Agent {
         out: &Path,
         node: &str,
     ) -> Result<Agent, NetnsError> {
+        let stderr = out.with_file_name(format!("agent-{node}.txt"));
+        let file = std::fs::File::create(&stderr).map_err(|e| NetnsError::Failed {
+            what: format!("creating the agent's stderr file {}", stderr.display()),
+            stderr: e.to_string(),
+        })?;
         let mut cmd = Command::new(bin);
         cmd.args(["probe", url, "--rate", &rate.to_string()])
             .args(["--backend-header", "X-Pod-Name", "--timeout", "1s", "--out"])
@@ -84,11 +94,19 @@ impl Agent {
             .env("NODE_NAME", node)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::from(file));
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         Ok(Agent {
             child: ns.spawn(&mut cmd)?,
+            stderr,
         })
+    }
+
+    /// The last lines the agent wrote to stderr.
+    pub fn said(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
     }
 
     /// The exit status if the agent has already exited.

@@ -51,7 +51,7 @@ pub fn run_one(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError>
     )?;
     sleep(spec.warmup, stop)?;
     if let Some(s) = agent.exited() {
-        return Err(RunError::AgentExited(s));
+        return Err(RunError::AgentExited(s, agent.said()));
     }
 
     // The rollout: the new pod, Ready, its endpoint added after the delay.

@@ -123,8 +123,8 @@ pub enum RunError {
     #[error(transparent)]
     Write(#[from] RunDirError),
     /// The agent exited on its own before the run ended.
-    #[error("seamless-agent exited early ({0}); see its messages above")]
-    AgentExited(std::process::ExitStatus),
+    #[error("seamless-agent exited early ({0}): {1}")]
+    AgentExited(std::process::ExitStatus, String),
     /// The lab was interrupted (SIGINT/SIGTERM).
     #[error("interrupted")]
     Interrupted,

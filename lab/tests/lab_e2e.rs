@@ -27,6 +27,13 @@ fn check_run(dir: &Path) -> Checked {
     let removed = truth.old_rule_removed_ns.expect("rule removal time");
     let stopped = truth.old_backend_stopped_ns.expect("backend stop time");
     let scenario = info.scenario.clone().unwrap();
+    // The agent's own messages are kept beside its log, not echoed per run:
+    // its summary ends them (a clean stop).
+    let said = std::fs::read_to_string(dir.join("agent-node-a.txt")).expect("agent-node-a.txt");
+    assert!(
+        said.contains("seamless-agent: ") && said.contains(" probes in "),
+        "the agent's summary: {said}"
+    );
 
     let f = std::io::BufReader::new(std::fs::File::open(dir.join("timeline.jsonl")).unwrap());
     let events = read_jsonl(f).unwrap();
