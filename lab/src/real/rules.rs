@@ -14,8 +14,16 @@
 //! `KUBE-SVC-*`/`KUBE-SVL-*` chain jumps to the `KUBE-SEP-*` chain whose DNAT
 //! goes to `ip:port` (pkg/proxy/iptables/proxier.go; the SEP chain itself
 //! stays while the endpoint is in the slice, so its DNAT alone proves
-//! nothing); in nftables mode a service chain's `vmap` has a `goto` to the
-//! endpoint chain named `endpoint-...__<ip>/<port>` (pkg/proxy/nftables).
+//! nothing); in nftables mode a Service port's policy chain (`service-*`,
+//! `local-*`) sends new connections on by one of three rules
+//! (pkg/proxy/nftables/proxier.go, `writeServiceToEndpointDNATs` and
+//! `writeServiceToEndpointJumps`): `dnat to <ip>:<port>` for one endpoint,
+//! `dnat ip addr . port to numgen random mod N map { 0 : <ip> . <port>, ...
+//! }` for several (1.3x and later, without session affinity), or a `vmap`
+//! whose `goto` names the endpoint chain `endpoint-...__<ip>/<port>` (with
+//! session affinity, and every Service in earlier versions). An endpoint
+//! chain's own `dnat` stays while the endpoint is in the slice and proves
+//! nothing.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
@@ -137,16 +145,7 @@ pub fn routed(rules: &str, mode: ProxyMode, ip: &str, port: u16) -> bool {
 /// Every `ip:port` some Service chain sends new connections to.
 pub fn routed_endpoints(rules: &str, mode: ProxyMode) -> Vec<String> {
     let mut out: Vec<String> = match mode {
-        ProxyMode::Nftables => rules
-            .lines()
-            .flat_map(|l| l.split("goto endpoint-").skip(1))
-            .filter_map(|rest| {
-                let name = rest.split([' ', ',', '}']).next()?;
-                let (_, ep) = name.rsplit_once("__")?;
-                let (ip, port) = ep.rsplit_once('/')?;
-                Some(format!("{ip}:{port}"))
-            })
-            .collect(),
+        ProxyMode::Nftables => nft_routed(rules),
         _ => {
             let dnat: Vec<(&str, &str)> = rules
                 .lines()
@@ -172,6 +171,72 @@ pub fn routed_endpoints(rules: &str, mode: ProxyMode) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// [`routed_endpoints`] of kube-proxy's nftables table.
+fn nft_routed(rules: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut policy = false;
+    // A numgen map nft wrapped over several lines, until its `}`.
+    let mut map: Option<String> = None;
+    for line in rules.lines().map(str::trim) {
+        if let Some(m) = map.as_mut() {
+            m.push(' ');
+            m.push_str(line);
+            if line.contains('}') {
+                out.extend(map_elements(m));
+                map = None;
+            }
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("chain ") {
+            policy = name.starts_with("service-") || name.starts_with("local-");
+            continue;
+        }
+        if !policy {
+            continue;
+        }
+        // A vmap to endpoint chains.
+        out.extend(line.split("goto endpoint-").skip(1).filter_map(|rest| {
+            let name = rest.split([' ', ',', '}']).next()?;
+            let (_, ep) = name.rsplit_once("__")?;
+            let (ip, port) = ep.rsplit_once('/')?;
+            Some(format!("{ip}:{port}"))
+        }));
+        // One endpoint.
+        if let Some((_, rest)) = line.split_once("dnat to ")
+            && let Some(ep) = rest.split_whitespace().next()
+        {
+            out.push(ep.to_owned());
+        }
+        // Several, by a map of `index : ip . port`.
+        if line.contains("numgen random mod") && line.contains(" map {") {
+            if line.contains('}') {
+                out.extend(map_elements(line));
+            } else {
+                map = Some(line.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The `ip:port` values of a `numgen ... map { 0 : ip . port, ... }` rule.
+fn map_elements(rule: &str) -> Vec<String> {
+    let (Some(a), Some(b)) = (rule.find('{'), rule.rfind('}')) else {
+        return Vec::new();
+    };
+    if a >= b {
+        return Vec::new();
+    }
+    rule[a + 1..b]
+        .split(',')
+        .filter_map(|el| {
+            let (_, v) = el.split_once(':')?;
+            let (ip, port) = v.trim().split_once(" . ")?;
+            Some(format!("{}:{}", ip.trim(), port.trim()))
+        })
+        .collect()
 }
 
 /// Waits until node `ns`'s rules send the Service port `port`'s new
@@ -276,6 +341,55 @@ mod tests {
         assert_eq!(
             routed_endpoints(nft, ProxyMode::Nftables),
             ["198.18.2.10:80"]
+        );
+    }
+
+    /// kube-proxy 1.37's own layout, as `nft list table ip kube-proxy`
+    /// prints it on node-c: one endpoint a plain `dnat to`, two a numgen
+    /// map; the API server's Service is routed too.
+    #[test]
+    fn nftables_dnat_rules_of_one_and_of_several_endpoints() {
+        let one = "\
+\tchain service-2QRHZV4L-default/kubernetes/tcp/https {
+\t\tmeta l4proto tcp dnat to 198.19.0.254:6443
+\t}
+\tchain service-DYYCZHVC-seamless-demo/web/tcp/http {
+\t\tmeta l4proto tcp dnat to 198.18.1.10:80
+\t}
+\tchain endpoint-OLD-seamless-demo/web/tcp/http__198.18.2.10/80 {
+\t\tmeta l4proto tcp dnat to 198.18.2.10:80
+\t}
+";
+        assert_eq!(
+            routed_endpoints(one, ProxyMode::Nftables),
+            ["198.18.1.10:80", "198.19.0.254:6443"]
+        );
+        assert!(
+            !routed(one, ProxyMode::Nftables, "198.18.2.10", 80),
+            "an endpoint chain proves nothing"
+        );
+        let two = "\
+\tchain service-DYYCZHVC-seamless-demo/web/tcp/http {
+\t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 198.18.1.10 . 80, 1 : 198.18.2.11 . 80 }
+\t}
+";
+        assert_eq!(
+            routed_endpoints(two, ProxyMode::Nftables),
+            ["198.18.1.10:80", "198.18.2.11:80"]
+        );
+        // nft wraps a long map over lines.
+        let wrapped = "\
+\tchain service-DYYCZHVC-seamless-demo/web/tcp/http {
+\t\tmeta l4proto tcp dnat ip to numgen random mod 3 map { 0 : 198.18.1.10 . 80, 1 : 198.18.2.11 . 80,
+\t\t\t2 : 198.18.3.12 . 80 }
+\t}
+\tchain endpoint-X__198.18.9.9/80 {
+\t\tmeta l4proto tcp dnat to 198.18.9.9:80
+\t}
+";
+        assert_eq!(
+            routed_endpoints(wrapped, ProxyMode::Nftables),
+            ["198.18.1.10:80", "198.18.2.11:80", "198.18.3.12:80"]
         );
     }
 }
