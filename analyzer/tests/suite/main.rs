@@ -14,5 +14,6 @@ mod html;
 mod modes;
 mod outputs;
 mod properties;
+mod real_results;
 mod truth;
 mod windows;
