@@ -196,16 +196,10 @@ fn output(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What the host's own network looks like: its namespaces, its iptables
-/// rules (without the comment lines, which carry times) and nftables.
-fn host_state() -> (Vec<u8>, String, String) {
-    let ipt: String = output(&mut Command::new("iptables-save"))
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let nft = output(Command::new("nft").args(["list", "ruleset"]));
-    (cluster_common::host_netns(), ipt, nft)
+/// What the host's own network looks like: its links, namespaces,
+/// iptables rules and nftables ruleset (the testkit's one snapshot).
+fn host_state() -> String {
+    seamless_testkit::host_network()
 }
 
 fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, client_sleep: &str) {
@@ -381,12 +375,10 @@ fn the_service_answers_everywhere(mode: &str, bin: &Path, kubectl_bin: &Path, cl
         .filter(|(pid, _)| still_runs(*pid, &kube_proxy))
         .collect();
     assert!(left.is_empty(), "kube-proxy left running: {left:?}");
-    let after = host_state();
-    assert_eq!(before.0, after.0, "no namespace left on the host");
-    assert_eq!(before.1, after.1, "the host's iptables rules are unchanged");
     assert_eq!(
-        before.2, after.2,
-        "the host's nftables ruleset is unchanged"
+        before,
+        host_state(),
+        "no namespace, link, iptables or nftables rule left on the host"
     );
     assert!(!dir.path().join("kubeconfig").exists());
 }

@@ -19,7 +19,7 @@ use seamless_proto::timeline::{Event, EventKind, ObjectRef};
 
 use super::kubectl::Kubectl;
 use super::rules::{self, Removal};
-use crate::cluster::kube_proxy::ProxyMode;
+use crate::cluster::kube_proxy::{ProxyMode, Version};
 use crate::host::netns::Netns;
 use crate::node::events::{KubeletEvent, Step};
 use crate::scenario::{Access, Network, Scenario, Termination};
@@ -90,10 +90,7 @@ pub fn overlay(sc: &Scenario, sleep_action: bool) -> &'static str {
 /// Whether an API server of `version` (`v1.26.3`) takes the preStop sleep
 /// action by default (1.30 and later).
 pub fn has_sleep_action(version: &str) -> bool {
-    let mut it = version.trim_start_matches('v').split('.');
-    let major: u32 = it.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    let minor: u32 = it.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    (major, minor) >= (1, 30)
+    Version::parse(version).is_some_and(|v| v.at_least(1, 30))
 }
 
 /// The agent Job of a scenario, and its name.

@@ -32,7 +32,8 @@ impl Version {
         })
     }
 
-    pub(super) fn at_least(&self, major: u32, minor: u32) -> bool {
+    /// Whether it is `major.minor` or later.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
         (self.major, self.minor) >= (major, minor)
     }
 }
