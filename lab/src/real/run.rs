@@ -230,7 +230,7 @@ pub fn run_one(
     // on until node-c's rules have dropped it, and `settle` more.
     let removal = watch.get(Duration::from_secs(60));
     std::thread::sleep(settle);
-    let held = super::conntrack::held(&ctx.agent_ns, &ip, now_ns());
+    let held = super::conntrack::held(&ctx.agent_ns, &ip, seamless_proto::clock::now_ns());
 
     // Stop the agent as a user would, and keep its log.
     k.run(
@@ -354,12 +354,6 @@ fn merge_timeline(path: &Path, extra: Vec<Event>) -> anyhow::Result<()> {
     std::fs::write(&tmp, out)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn tempdir(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
