@@ -13,7 +13,7 @@ use crate::query::{Ctx, collect, plans, probe_frame};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
 use crate::stats::probe_stats;
 use crate::summary::summary;
-use crate::windows::{union, widen_partial, windows};
+use crate::windows::{counting_times, union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
 
 /// What an analysis starts from.
@@ -279,6 +279,12 @@ impl Analysis {
         } else {
             None
         };
+        // Each agent's start times and classes outlive the frames: the edges
+        // of partial windows are read from them.
+        let edge_cols = frames
+            .iter()
+            .map(|f| Ok((f.column("t")?.clone(), f.column("class")?.clone())))
+            .collect::<PolarsResult<Vec<_>>>()?;
         drop(frames);
         debug!(elapsed = ?clock.elapsed(), "order statistics");
         let tables = collect(sets)?;
@@ -286,9 +292,17 @@ impl Analysis {
 
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
-        for ((a, t), st) in meta.iter().zip(&tables).zip(stats.drain(..)) {
-            let mut w = windows(t, &names, opts, &a.name)?;
-            widen_partial(&mut w, st.interval.median_ns);
+        for (((a, t), st), (t_col, class_col)) in meta
+            .iter()
+            .zip(&tables)
+            .zip(stats.drain(..))
+            .zip(&edge_cols)
+        {
+            let (mut w, edges) = windows(t, &names, opts, &a.name)?;
+            let (ts, cs) = (t_col.i64()?, class_col.u32()?);
+            widen_partial(&mut w, &edges, st.interval.median_ns, |idx| {
+                counting_times(ts.into_no_null_iter(), cs.into_no_null_iter(), idx)
+            });
             all_windows.extend(w.iter().cloned());
             let clock = crate::clocks::clock(opts, inputs.run_info.as_ref(), &a.agent);
             warnings.extend(crate::clocks::warning(

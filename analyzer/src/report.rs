@@ -186,10 +186,12 @@ pub struct Window {
     /// iptables still sends part of the traffic to a dead endpoint), how far
     /// the true start may lie before `last_ok_before` and the true end after
     /// `first_ok_after`: a run of successes by chance can hide an edge.
-    /// `(k - 1) x` the median probe interval, with `k` the shortest run of
-    /// successes that has less than a 0.1% chance at the window's failure
-    /// ratio (`k = ceil(ln 0.001 / ln(1 - ratio))`: 10 at ratio 0.5). 0 for a
-    /// window where every probe failed.
+    /// The time the `k - 1` probes beyond an edge took (the wider of the two
+    /// edges), and at least `(k - 1) x` the median probe interval, with `k`
+    /// the shortest run of successes that has less than a 0.1% chance at
+    /// the window's failure ratio (`k = ceil(ln 0.001 / ln(1 - ratio))`: 10
+    /// at ratio 0.5). An agent that stalled beyond an edge widens it by the
+    /// stall. 0 for a window where every probe failed.
     pub edge_uncertainty_ns: i64,
     /// Under the automatic merging (the default): the shortest run of
     /// successes that would have ended this window, one with less than a

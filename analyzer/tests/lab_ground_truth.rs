@@ -152,7 +152,8 @@ fn real_components_no_prestop_fails_inside_the_truth_prestop_never() {
 
     // Without: the listener closes first, and the first window is that
     // race, its bounds around the measured outage. What fails after the
-    // rules dropped the old endpoint are connect timeouts only: a SYN from
+    // rules dropped the old endpoint are connect timeouts (or no route to
+    // the dead pod's address) only: a SYN from
     // a source port whose conntrack entry is still NATed to the old pod
     // (kube-proxy clears conntrack for UDP, not TCP), which real clusters
     // show too; they are reported apart in the README.
@@ -183,31 +184,36 @@ fn real_components_no_prestop_fails_inside_the_truth_prestop_never() {
     let (Some(before), Some(after)) = (w.last_ok_before_ns, w.first_ok_after_ns) else {
         panic!("the race's window is bounded: {w:?}");
     };
-    assert!(before <= outage.start_ns + slack, "{w:?} vs {outage:?}");
+    // A partial window's edges may hide behind a run of successes by
+    // chance, as far as its edge uncertainty.
+    let e = w.edge_uncertainty_ns;
+    assert!(before - e <= outage.start_ns + slack, "{w:?} vs {outage:?}");
     assert!(
-        after + slack >= truth.earliest_end_ns(outage.end_ns),
+        after + e + slack >= truth.earliest_end_ns(outage.end_ns),
         "{w:?} vs {outage:?}"
     );
-    // Probe by probe: nothing fails before the listener's close; after the
-    // rules dropped the old endpoint only connect timeouts do.
+    // Probe by probe: nothing fails before the SIGTERM (nginx's worker stops
+    // accepting then, the master closes the listener a few ms later); after
+    // the rules dropped the old endpoint only what conntrack entries to the
+    // dead pod explain does.
+    let doomed = truth.doomed_from_ns(outage.start_ns);
     let log = seamless_proto::ProbeLog::read_path(&run.join("probe-node-c.log")).unwrap();
     let (mut inside, mut late) = (0, 0);
     for p in log.probes.iter().filter(|p| p.outcome.is_failure()) {
         let t = log.header.wall_ns(p.start_ns);
-        // A probe that started before the close fails only if it was still
-        // in flight then (queued in the accept queue, reset at the close).
+        // A probe that started before fails only if it was still in flight
+        // then (queued in the accept queue, reset at the close).
         assert!(
-            t >= outage.start_ns - queued || t + p.total_ns as i64 >= outage.start_ns - slack,
-            "a failure {} ms before the listener closed, over before it: {p:?}",
-            (outage.start_ns - t) / 1_000_000
+            t >= doomed - queued || t + p.total_ns as i64 >= doomed - slack,
+            "a failure {} ms before the SIGTERM, over before it: {p:?}",
+            (doomed - t) / 1_000_000
         );
         if t <= outage.end_ns + slack {
             inside += 1;
         } else {
             late += 1;
-            assert_eq!(
-                p.outcome.name(),
-                "connect_timeout",
+            assert!(
+                ["connect_timeout", "unreachable"].contains(&p.outcome.name()),
                 "after the removal: {p:?}"
             );
         }

@@ -19,7 +19,7 @@ use crate::report::Window;
 use auto::{FailRun, auto_spans};
 
 pub(crate) use auto::SPLIT_MISS;
-pub(crate) use bounds::{downtime, widen_partial};
+pub(crate) use bounds::{EdgeIndex, counting_times, downtime, widen_partial};
 pub(crate) use union::union;
 
 /// One run of equal failure state (local errors skipped).
@@ -101,13 +101,14 @@ fn merges(last: &Run, next: &Run, opts: &AnalyzeOptions) -> bool {
         || opts.merge_gap_ns.is_some_and(|g| gap <= g)
 }
 
-/// The failure windows of one agent's tables.
+/// The failure windows of one agent's tables, with where their edges lie
+/// among its probes.
 pub(crate) fn windows(
     tables: &Tables,
     names: &[String],
     opts: &AnalyzeOptions,
     agent: &str,
-) -> PolarsResult<Vec<Window>> {
+) -> PolarsResult<(Vec<Window>, Vec<EdgeIndex>)> {
     let runs = runs(&tables.runs)?;
     let combos = combos(&tables.fail_combos)?;
     let fails: Vec<usize> = (0..runs.len()).filter(|&k| runs[k].fail).collect();
@@ -142,11 +143,16 @@ pub(crate) fn windows(
     Ok(spans
         .into_iter()
         .map(|(s, e, k)| {
-            let mut w = window(&runs, fails[s], fails[e], &combos, names, agent);
+            let (s, e) = (fails[s], fails[e]);
+            let mut w = window(&runs, s, e, &combos, names, agent);
             w.split_successes = k;
-            w
+            let edge = EdgeIndex {
+                before: s.checked_sub(1).map(|k| runs[k].i_last),
+                after: runs.get(e + 1).map(|r| r.i_first),
+            };
+            (w, edge)
         })
-        .collect())
+        .unzip())
 }
 
 fn window(

@@ -263,7 +263,7 @@ fn junit_and_json_for_pipelines() {
     );
     assert!(xml.contains("exceeds --max-downtime 0 ns"), "{xml}");
     assert!(
-        xml.contains("downtime 69.998 ms .. 74.546 ms in 1 window(s)"),
+        xml.contains("downtime 69.998 ms .. 74.575 ms in 1 window(s)"),
         "{xml}"
     );
 

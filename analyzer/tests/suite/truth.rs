@@ -79,7 +79,7 @@ fn a_moved_outage_fails_with_the_reason() {
     let report: seamless_analyzer::Report =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     let mut truth = report.run_info.clone().unwrap().ground_truth.unwrap();
-    assert!(check(&run, &report, &truth).ok());
+    assert!(check(&run, &report, &truth, None).ok());
     // The same failures against an outage one second later.
     let o = truth.outages[0];
     truth.outages = vec![Interval {
@@ -87,7 +87,8 @@ fn a_moved_outage_fails_with_the_reason() {
         end_ns: o.end_ns + 1_000_000_000,
     }];
     truth.old_rule_commit_written_ns = None;
-    let c = check(&run, &report, &truth);
+    truth.sigterm_ns = truth.sigterm_ns.map(|t| t + 1_000_000_000);
+    let c = check(&run, &report, &truth, None);
     assert!(!c.ok());
     assert!(
         c.problems

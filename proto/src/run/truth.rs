@@ -95,7 +95,11 @@ pub struct GroundTruth {
 /// deletes stale conntrack entries for UDP only. A later connect that
 /// reuses the same client port to the same Service address matches that
 /// entry, takes its NAT and meets the dead backend again, however long ago
-/// the rule went: failures after the race's outage, all connect timeouts.
+/// the rule went: failures after the race's outage. Once the pod's address
+/// is gone such a SYN goes nowhere (a connect timeout, or no route to host
+/// when the node's neighbour lookup for it fails); a `CLOSE` entry (a
+/// refused connect) sends it back to the closed port while the pod lives
+/// (a refusal).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConntrackHeld {
     /// When the entries were counted (ns).
@@ -133,11 +137,31 @@ impl GroundTruth {
             .unwrap_or(end_ns)
             .min(end_ns)
     }
+
+    /// The earliest a new connection can have been doomed by the close
+    /// that starts the outage at `start_ns`: the SIGTERM when it came
+    /// first. A server may stop accepting on SIGTERM while its listener
+    /// stays open (nginx's workers exit before the master closes the
+    /// listening socket): connections the kernel queues meanwhile are reset
+    /// at the close, so requests sent from the SIGTERM on fail too.
+    pub fn doomed_from_ns(&self, start_ns: i64) -> i64 {
+        self.sigterm_ns.unwrap_or(start_ns).min(start_ns)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doomed_from_the_sigterm_when_it_came_first() {
+        let mut t = GroundTruth::from_race(Some(100), Some(200));
+        assert_eq!(t.doomed_from_ns(100), 100, "no SIGTERM recorded");
+        t.sigterm_ns = Some(90);
+        assert_eq!(t.doomed_from_ns(100), 90);
+        t.sigterm_ns = Some(120);
+        assert_eq!(t.doomed_from_ns(100), 100, "a SIGTERM after the close");
+    }
 
     #[test]
     fn outage_only_when_the_backend_stops_first() {

@@ -4,10 +4,13 @@
 //!
 //! For a run whose scenario has no preStop: exactly one true outage and one
 //! failure window; every failure inside the outage (give or take a probe's
-//! time in flight, [`IN_FLIGHT_NS`], or its wait in the accept queue); the
+//! time in flight, [`IN_FLIGHT_NS`], or its wait in the accept queue; or
+//! after the SIGTERM, when the server stopped accepting before its listener
+//! closed and what was queued meanwhile was reset at the close); the
 //! upper bound's extent, widened by the partial-outage edge uncertainty,
 //! containing the outage; `lower <= truth <= upper`; and the observed bound
-//! width (before widening) under [`MAX_WIDTH_NS`]. For a preStop run: no
+//! width (before widening) under [`MAX_WIDTH_NS`] unless the agent stalled
+//! at an edge. For a preStop run: no
 //! outage and no failure.
 //!
 //! On the real data path one more thing is true and is not the race: a
@@ -16,7 +19,7 @@
 //! connect reusing that client port meets the dead backend again after the
 //! rule is gone ([`seamless_proto::run::ConntrackHeld`]). When the ground
 //! truth records such entries, windows that start after the outage and hold
-//! only connect timeouts are that tail: counted apart ([`TruthCheck::tail`]),
+//! only the kinds those entries explain are that tail: counted apart ([`TruthCheck::tail`]),
 //! not taken for a second outage.
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,14 @@ use seamless_proto::GroundTruth;
 use seamless_proto::run::REPORT_JSON;
 
 use crate::{AnalyzeOptions, Error, Report, Result, analyze};
+
+mod render;
+mod tail;
+
+pub use render::render;
+use render::tail_text;
+pub use tail::{Failed, Tail};
+use tail::{failed_probes, is_tail, tail_kinds, unexplained};
 
 const MS: i64 = 1_000_000;
 
@@ -58,50 +69,10 @@ pub struct TruthCheck {
     /// For a run with an outage: the observed bound width, in median probe
     /// intervals.
     pub width_intervals: Option<f64>,
-    /// The conntrack tail: windows after the outage of connect timeouts
-    /// only, on a node whose conntrack held entries to the old backend.
+    /// The conntrack tail: windows after the outage holding only the
+    /// failure kinds that the probing node's conntrack entries to the old
+    /// backend explain.
     pub tail: Tail,
-}
-
-/// Failures after the race's outage that the probing node's conntrack
-/// explains.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tail {
-    /// Windows.
-    pub windows: usize,
-    /// Failed probes in them.
-    pub failed: u64,
-    /// From the first window's first failure to the last one's last, past
-    /// the outage's end, ns.
-    pub last_after_end_ns: i64,
-}
-
-/// Whether `w` is the conntrack tail of `outage_end_ns`: it starts after it
-/// and every failure is of a kind the held entries explain (`kinds`).
-fn is_tail(w: &crate::report::Window, outage_end_ns: i64, kinds: &[&str]) -> bool {
-    w.first_fail_ns > outage_end_ns + IN_FLIGHT_NS
-        && w.kinds.keys().all(|k| kinds.contains(&k.as_str()))
-}
-
-/// The failure kinds conntrack entries to the dead backend explain: a
-/// `SYN_SENT` entry (a connect that timed out) sends a reused tuple's SYN
-/// into the void again, a connect timeout; a `CLOSE` entry (a connect the
-/// backend refused with a reset, as a node whose port is closed does) sends
-/// it to the closed port again, a refusal.
-fn tail_kinds(held: Option<&seamless_proto::run::ConntrackHeld>) -> Vec<&'static str> {
-    let n = |state: &str| {
-        held.and_then(|h| h.by_state.get(state))
-            .copied()
-            .unwrap_or(0)
-    };
-    let mut kinds = Vec::new();
-    if n("SYN_SENT") > 0 {
-        kinds.push("connect_timeout");
-    }
-    if n("CLOSE") > 0 {
-        kinds.push("connect_refused");
-    }
-    kinds
 }
 
 /// Windows that all start inside one outage read as one: the outage's
@@ -136,8 +107,16 @@ fn ms(ns: i64) -> f64 {
     ns as f64 / 1e6
 }
 
-/// Checks a report against a ground truth.
-pub fn check(run: &Path, report: &Report, truth: &GroundTruth) -> TruthCheck {
+/// Checks a report against a ground truth; with the run's failed probes
+/// (`failed`) probe by probe where the windows alone cannot tell: a failure
+/// after the outage is the conntrack tail's when its kind is one the held
+/// entries explain, also when it falls inside the race's window.
+pub fn check(
+    run: &Path,
+    report: &Report,
+    truth: &GroundTruth,
+    failed: Option<&[Failed]>,
+) -> TruthCheck {
     let scenario = report.scenario.clone().unwrap_or_else(|| "?".into());
     let mut c = TruthCheck {
         run: run.to_owned(),
@@ -222,8 +201,45 @@ pub fn check(run: &Path, report: &Report, truth: &GroundTruth) -> TruthCheck {
         .find(|l| l.phase == "during")
         .map_or(0, |l| l.max_ns)
         .max(IN_FLIGHT_NS);
-    if w.first_fail_ns < start - queued || w.last_fail_ns > end + IN_FLIGHT_NS {
-        c.problems.push("failures outside the true outage".into());
+    // And a server that stops accepting at the SIGTERM, before its listener
+    // closes, leaves what the kernel queues meanwhile to be reset at the
+    // close: from the SIGTERM on, requests fail.
+    let doomed_from = truth.doomed_from_ns(start) - queued;
+    // The failures the race's window may span: from `doomed_from` to the
+    // end, and past it the tail's that fall inside the window.
+    let mut explained_end = end + IN_FLIGHT_NS;
+    let mut explained_start = doomed_from;
+    let mut joined_tail = 0;
+    match failed {
+        Some(failed) => {
+            let (outside, in_window) = unexplained(
+                failed,
+                truth.doomed_from_ns(start),
+                end,
+                &kinds,
+                (w.first_fail_ns, w.last_fail_ns),
+            );
+            if outside.is_empty() {
+                // Each failure was in flight when the outage began.
+                explained_start = explained_start.min(w.first_fail_ns);
+            }
+            if let Some(f) = outside.first() {
+                c.problems.push(format!(
+                    "{} failures outside the true outage (the first a {} at {:+.3} ms from its start)",
+                    outside.len(),
+                    f.kind,
+                    ms(f.t_ns - start)
+                ));
+            }
+            if in_window > 0 {
+                joined_tail = in_window;
+                explained_end = explained_end.max(w.last_fail_ns);
+            }
+        }
+        None if w.first_fail_ns < doomed_from || w.last_fail_ns > end + IN_FLIGHT_NS => {
+            c.problems.push("failures outside the true outage".into());
+        }
+        None => {}
     }
     // The commit happened between the lab writing `COMMIT` and seeing it on
     // the data path; on a starved machine the two are a few ms apart, so
@@ -236,13 +252,20 @@ pub fn check(run: &Path, report: &Report, truth: &GroundTruth) -> TruthCheck {
     if upper + 2 * IN_FLIGHT_NS < earliest_end - start {
         c.problems.push("upper bound below the truth".into());
     }
-    if w.lower_ns > truth_ns + queued {
+    if w.lower_ns > explained_end - explained_start {
         c.problems.push("lower bound above the truth".into());
     }
     let parts = windows.len();
     let width = upper - 2 * e - w.lower_ns;
-    // Joined windows' bounds are apart by the successes between them too.
-    if parts == 1 && width > MAX_WIDTH_NS {
+    // The width is the two gaps between the window's edge probes and their
+    // neighbours: an agent that keeps its schedule leaves two intervals. A
+    // gap of half the limit at one edge is the agent (or the machine)
+    // stalled, not the analyzer: told, not failed; the bounds still have to
+    // hold the truth. Joined windows' bounds are apart by the successes
+    // between them too.
+    let stall = (w.first_fail_ns - before).max(after - w.last_fail_ns);
+    let stalled = stall > MAX_WIDTH_NS / 2;
+    if parts == 1 && width > MAX_WIDTH_NS && !stalled {
         c.problems.push(format!("bounds {:.3} ms apart", ms(width)));
     }
     let strict = before - e <= start && after + e >= end;
@@ -265,20 +288,21 @@ pub fn check(run: &Path, report: &Report, truth: &GroundTruth) -> TruthCheck {
         } else {
             String::new()
         } + &tail_text(&c.tail)
+            + &if stalled {
+                format!(
+                    "; the agent probed nothing for {:.1} ms at an edge",
+                    ms(stall)
+                )
+            } else {
+                String::new()
+            }
+            + &if joined_tail > 0 {
+                format!(", {joined_tail} more at the end of the race's window")
+            } else {
+                String::new()
+            }
     );
     c
-}
-
-fn tail_text(t: &Tail) -> String {
-    if t.windows == 0 {
-        return String::new();
-    }
-    format!(
-        "; conntrack tail: {} connect timeouts in {} window(s), the last {:.0} ms after the outage",
-        t.failed,
-        t.windows,
-        ms(t.last_after_end_ns)
-    )
 }
 
 /// Checks one run directory: its `report.json` when there is one (as
@@ -311,64 +335,6 @@ pub fn check_run(dir: &Path, opts: &AnalyzeOptions, reanalyze: bool) -> Result<T
             what: "run",
             reason: format!("{} has no ground truth in run.json", dir.display()),
         })?;
-    Ok(check(dir, &report, &truth))
-}
-
-/// The text of `check-truth`: one line a run, then a summary.
-pub fn render(checks: &[TruthCheck]) -> String {
-    let mut out = String::new();
-    for c in checks {
-        let name = c
-            .run
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        out += &format!(
-            "{} {:<28} {name}  {}",
-            if c.ok() { "ok " } else { "BAD" },
-            c.scenario,
-            c.line
-        );
-        if !c.ok() {
-            out += &format!("  <-- {}", c.problems.join("; "));
-        }
-        out.push('\n');
-    }
-    let bad = checks.iter().filter(|c| !c.ok()).count();
-    let with_outage: Vec<&TruthCheck> = checks
-        .iter()
-        .filter(|c| c.contained_strictly.is_some())
-        .collect();
-    let strict = with_outage
-        .iter()
-        .filter(|c| c.contained_strictly == Some(true))
-        .count();
-    let mut widths: Vec<f64> = with_outage
-        .iter()
-        .filter_map(|c| c.width_intervals)
-        .collect();
-    widths.sort_by(f64::total_cmp);
-    let tails: Vec<&Tail> = checks
-        .iter()
-        .map(|c| &c.tail)
-        .filter(|t| t.windows > 0)
-        .collect();
-    if !tails.is_empty() {
-        out += &format!(
-            "\n{} runs with a conntrack tail (connect timeouts after the outage, through conntrack \
-             entries still NATed to the dead backend): {} failed probes, the latest {:.0} ms after its outage",
-            tails.len(),
-            tails.iter().map(|t| t.failed).sum::<u64>(),
-            ms(tails.iter().map(|t| t.last_after_end_ns).max().unwrap_or(0))
-        );
-    }
-    out += &format!(
-        "\n{} runs, {bad} failing the checks; of {} runs with an outage, {strict} contained \
-         without slack; observed width median {:.1} intervals, max {:.1}\n",
-        checks.len(),
-        with_outage.len(),
-        widths.get(widths.len() / 2).copied().unwrap_or(0.0),
-        widths.last().copied().unwrap_or(0.0)
-    );
-    out
+    let failed = failed_probes(dir, opts)?;
+    Ok(check(dir, &report, &truth, failed.as_deref()))
 }
