@@ -31,6 +31,8 @@ fn params(out: PathBuf) -> Params {
         timeout: Duration::from_secs(10),
         settle: Duration::from_millis(100),
         agents: Vec::new(),
+        per_node: false,
+        control: None,
         access: Access::Clusterip,
         rate: 1000.0,
         image: "seamless-agent:test".into(),
@@ -287,7 +289,7 @@ async fn an_agent_that_cannot_start_is_deleted() {
     assert_eq!(
         r.err().to_string(),
         format!(
-            "agent pod \"{AGENT}\" did not start probing: ErrImagePull: pull access denied for seamless-agent"
+            "agent pod \"{AGENT}\" did not start probing: container agent: ErrImagePull: pull access denied for seamless-agent"
         )
     );
     assert_eq!(r.err().exit_code(), 1);
@@ -527,6 +529,317 @@ async fn an_existing_run_directory_is_refused_before_anything_is_created() {
     assert!(writes(&r.fake).is_empty());
 }
 
+// ---- what the agents probe, and where -----------------------------------
+
+/// Gives Service `name` a nodePort.
+fn node_port(fake: &Fake, name: &str, port: u16) {
+    fake.modify("services", name, |s| {
+        s["spec"]["type"] = json!("NodePort");
+        s["spec"]["ports"][0]["nodePort"] = json!(port);
+    });
+}
+
+#[tokio::test]
+async fn both_accesses_and_a_control_are_containers_of_each_agent() {
+    let setup = |fake: &Fake| {
+        node_port(fake, "web", 30080);
+        node_port(fake, "db", 30432);
+    };
+    let r = run(
+        setup,
+        |p| {
+            p.access = Access::Both;
+            p.control = Some("db".into());
+        },
+        |_, fake| async move {
+            agent_created(&fake).await;
+            agent_status(
+                &fake,
+                json!({"waiting": {"reason": "ErrImagePull", "message": "denied"}}),
+                false,
+            );
+        },
+    )
+    .await;
+    assert!(r.err().to_string().contains("ErrImagePull"), "{}", r.err());
+    // The control Service is read once, after the rolled one.
+    assert_eq!(
+        r.labels()[..4],
+        [
+            PREFLIGHT[0],
+            PREFLIGHT[1],
+            PREFLIGHT[2],
+            "GET /api/v1/namespaces/demo/services/db"
+        ]
+    );
+    let post = r
+        .fake
+        .requests()
+        .into_iter()
+        .find(|s| s.method == Method::POST)
+        .unwrap();
+    let pod = post.body.unwrap();
+    let containers = pod["spec"]["containers"].as_array().unwrap();
+    let got: Vec<(String, String, String, String)> = containers
+        .iter()
+        .map(|c| {
+            let args: Vec<String> = c["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            let after = |flag: &str| {
+                let i = args.iter().position(|a| a == flag).unwrap();
+                args[i + 1].clone()
+            };
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                args[1].clone(),
+                after("--out"),
+                after("--serve"),
+            )
+        })
+        .collect();
+    let row = |n: &str, u: &str, o: &str, s: &str| (n.into(), u.into(), o.into(), s.into());
+    assert_eq!(
+        got,
+        [
+            row(
+                "clusterip",
+                "http://10.96.120.15:80/",
+                "/tmp/probe-$(NODE_NAME).clusterip.log",
+                "0.0.0.0:9090"
+            ),
+            row(
+                "nodeport",
+                "http://$(HOST_IP):30080/",
+                "/tmp/probe-$(NODE_NAME).nodeport.log",
+                "0.0.0.0:9091"
+            ),
+            row(
+                "control-clusterip",
+                "http://10.96.7.7:5432/",
+                "/tmp/probe-$(NODE_NAME).control-clusterip.log",
+                "0.0.0.0:9092"
+            ),
+            row(
+                "control-nodeport",
+                "http://$(HOST_IP):30432/",
+                "/tmp/probe-$(NODE_NAME).control-nodeport.log",
+                "0.0.0.0:9093"
+            ),
+        ]
+    );
+    assert_eq!(
+        writes(&r.fake),
+        [
+            "POST /api/v1/namespaces/demo/pods".to_string(),
+            format!("DELETE {AGENT_PATH}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_control_that_rolls_with_the_deployment_is_refused() {
+    // A second Service over the same pods rolls with them.
+    let twin = |fake: &Fake| {
+        let mut web = fake
+            .objects("services")
+            .into_iter()
+            .find(|s| s["metadata"]["name"] == "web")
+            .unwrap();
+        web["metadata"]["name"] = json!("web-twin");
+        let mut all = fake.objects("services");
+        all.push(web);
+        fake.set_objects("services", all);
+    };
+    for control in ["web", "web-twin"] {
+        let r = run(twin, |p| p.control = Some(control.into()), idle).await;
+        let msg = r.err().to_string();
+        assert!(
+            msg.contains(&format!(
+                "--control \"{control}\" selects the pods of deployment \"web\""
+            )),
+            "{msg}"
+        );
+        assert_eq!(r.err().exit_code(), 2);
+        assert!(writes(&r.fake).is_empty());
+    }
+    let r = run(nothing, |p| p.control = Some("nope".into()), idle).await;
+    assert_eq!(r.err().exit_code(), 3, "{}", r.err());
+    assert!(writes(&r.fake).is_empty());
+}
+
+const SET: &str = "seamless-agent-t1-r01";
+const SET_PATH: &str = "/apis/apps/v1/namespaces/demo/daemonsets/seamless-agent-t1-r01";
+
+/// A pod of the agents' DaemonSet on `node`, as its controller and the
+/// kubelet would show it.
+fn set_pod(node: &str, state: Value, ready: bool, restarts: u32) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{SET}-{node}"), "namespace": "demo", "resourceVersion": "950",
+            "labels": {"seamless-rollout.github.io/experiment": "t1", "seamless-rollout.github.io/run": "1"}},
+        "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "seamless-agent:test"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+            "containerStatuses": [{"name": "agent", "image": "seamless-agent:test", "imageID": "",
+                "ready": ready, "restartCount": restarts, "state": state,
+                "lastState": if restarts > 0 { json!({"terminated": {"exitCode": 2, "message": "probe log exists"}}) } else { json!({}) }}],
+        }
+    })
+}
+
+/// Plays the DaemonSet controller: once the set exists, two pods, one
+/// restarted; once the set is deleted, its pods go (the garbage
+/// collector).
+async fn place_two_one_restarted(_: Raiser, fake: Fake) {
+    loop {
+        if !fake.objects("daemonsets").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    fake.modify("daemonsets", SET, |ds| {
+        ds["metadata"]["generation"] = json!(1);
+        ds["status"] = json!({"observedGeneration": 1, "desiredNumberScheduled": 2,
+            "currentNumberScheduled": 2, "numberMisscheduled": 0, "numberReady": 1});
+    });
+    let mut pods = fake.objects("pods");
+    pods.push(set_pod("node-a", json!({"running": {}}), true, 0));
+    pods.push(set_pod("node-b", json!({"running": {}}), false, 1));
+    fake.set_objects("pods", pods);
+    loop {
+        if fake.objects("daemonsets").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left = fake
+        .objects("pods")
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["seamless-rollout.github.io/experiment"] != "t1")
+        .collect();
+    fake.set_objects("pods", left);
+}
+
+#[tokio::test]
+async fn agents_per_node_are_a_daemonset_whose_pods_go_with_it() {
+    let r = run(nothing, |p| p.per_node = true, place_two_one_restarted).await;
+    assert_eq!(
+        r.err().to_string(),
+        format!(
+            "agent pod \"{SET}-node-b\" did not start probing: container agent restarted 1 time(s), last exit code 2: probe log exists"
+        )
+    );
+    assert_eq!(r.err().exit_code(), 1);
+    assert_eq!(
+        writes(&r.fake),
+        [
+            "POST /apis/apps/v1/namespaces/demo/daemonsets".to_string(),
+            format!("DELETE {SET_PATH}")
+        ]
+    );
+    let requests = r.fake.requests();
+    let post = requests.iter().find(|s| s.method == Method::POST).unwrap();
+    let ds = post.body.clone().unwrap();
+    assert_eq!(ds["kind"], "DaemonSet");
+    assert_eq!(
+        ds["spec"]["selector"]["matchLabels"],
+        json!({"seamless-rollout.github.io/experiment": "t1", "seamless-rollout.github.io/run": "1"})
+    );
+    assert_eq!(ds["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    assert!(ds["spec"]["template"]["spec"]["nodeName"].is_null());
+    // Its pods are found by its labels, and deleted with it: the deletion
+    // cascades, and the experiment waits until no pod of it is left.
+    let lists: Vec<_> = requests
+        .iter()
+        .filter(|s| s.method == Method::GET && s.path == "/api/v1/namespaces/demo/pods")
+        .collect();
+    assert!(lists.iter().all(|s| {
+        s.param("labelSelector")
+            .is_some_and(|l| l.starts_with("seamless-rollout.github.io/experiment=t1"))
+    }));
+    let delete = requests
+        .iter()
+        .find(|s| s.method == Method::DELETE)
+        .unwrap();
+    assert_eq!(
+        delete.body.as_ref().unwrap()["propagationPolicy"],
+        "Background"
+    );
+    let after: Vec<_> = requests
+        .iter()
+        .skip_while(|s| s.method != Method::DELETE)
+        .filter(|s| s.path == "/api/v1/namespaces/demo/pods")
+        .collect();
+    assert!(after.len() >= 2, "polls until the pods are gone");
+    assert!(
+        r.fake
+            .objects("pods")
+            .iter()
+            .all(|p| p["metadata"]["labels"]["seamless-rollout.github.io/experiment"] != "t1")
+    );
+}
+
+#[tokio::test]
+async fn a_daemonset_placed_nowhere_is_an_error() {
+    let r = run(
+        nothing,
+        |p| p.per_node = true,
+        |_, fake| async move {
+            while fake.objects("daemonsets").is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            fake.modify("daemonsets", SET, |ds| {
+                ds["metadata"]["generation"] = json!(1);
+                ds["status"] = json!({"observedGeneration": 1, "desiredNumberScheduled": 0,
+                    "currentNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0});
+            });
+        },
+    )
+    .await;
+    assert!(
+        r.err().to_string().contains("places its pod on no node"),
+        "{}",
+        r.err()
+    );
+    assert_eq!(writes(&r.fake)[1], format!("DELETE {SET_PATH}"));
+}
+
+#[tokio::test]
+async fn a_forbidden_daemonset_names_the_verb() {
+    let r = run(
+        |fake| {
+            fake.on(|s| {
+                (s.method == Method::POST && s.path.ends_with("/daemonsets")).then(|| {
+                    (
+                        StatusCode::FORBIDDEN,
+                        status(
+                            403,
+                            "Forbidden",
+                            "daemonsets.apps is forbidden: User \"system:serviceaccount:demo:seamless-controller\" cannot create resource \"daemonsets\" in API group \"apps\" in the namespace \"demo\"",
+                            json!({"group": "apps", "kind": "daemonsets"}),
+                        ),
+                    )
+                })
+            })
+        },
+        |p| p.per_node = true,
+        idle,
+    )
+    .await;
+    let msg = r.err().to_string();
+    assert!(
+        msg.contains("cannot create daemonsets.apps \"seamless-agent-t1-r01\""),
+        "{msg}"
+    );
+    assert_eq!(r.err().exit_code(), 4);
+}
+
 // ---- RBAC ------------------------------------------------------------
 
 /// (apiGroup, resource) -> verbs, from manifests/rbac/role.yaml.
@@ -619,6 +932,10 @@ fn the_role_grants_exactly_what_the_experiment_and_the_rollout_use() {
     assert!(verbs("", "pods/log").is_empty());
     assert!(verbs("", "pods/exec").is_empty());
     assert_eq!(verbs("", "services"), ["get", "list"]);
+    // --agents-per-node: the agents' DaemonSet, created, read until its
+    // pods are placed, deleted; nothing cluster-wide (no nodes).
+    assert_eq!(verbs("apps", "daemonsets"), ["create", "delete", "get"]);
+    assert!(verbs("", "nodes").is_empty());
 }
 
 #[test]

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use control::verify;
 pub use error::{EXIT_GATE, Error};
-pub use params::{Access, AgentRecord, Outcome, Params, RunRecord, new_id, run_dir};
+pub use params::{Access, AgentRecord, Outcome, Params, Role, RunRecord, Via, new_id, run_dir};
 pub use session::execute;
 pub use signals::Interrupts;
 
@@ -60,9 +60,19 @@ pub struct Opts {
     /// that runs no pod of the Deployment when there is one].
     #[arg(long, value_name = "NODE,...", value_delimiter = ',')]
     pub agents: Vec<String>,
-    /// How the agents reach the Service.
+    /// One agent on every node that takes a DaemonSet's pod (as the
+    /// DaemonSet controller places them: cordoned nodes included).
+    #[arg(long, conflicts_with = "agents")]
+    pub agents_per_node: bool,
+    /// How the agents reach the Service (`both`: a probing container for
+    /// each, side by side).
     #[arg(long, value_enum, default_value = "clusterip")]
     pub access: Access,
+    /// A Service that is not rolled, probed by the same agents the same
+    /// way(s): its failures are the network's or the prober's, and the
+    /// reports show them apart and subtract them.
+    #[arg(long, value_name = "SERVICE")]
+    pub control: Option<String>,
     /// Probes a second, per agent.
     #[arg(long, default_value_t = 2000.0)]
     pub rate: f64,
@@ -150,6 +160,8 @@ impl Opts {
             timeout: self.timeout,
             settle: self.settle,
             agents: self.agents.clone(),
+            per_node: self.agents_per_node,
+            control: self.control.clone(),
             access: self.access,
             rate: self.rate,
             image: self.agent_image.clone(),

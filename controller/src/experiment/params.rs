@@ -15,6 +15,68 @@ pub enum Access {
     Clusterip,
     /// The agent's own node's IP and the Service's nodePort.
     Nodeport,
+    /// Both, side by side: one probing container for each in every agent
+    /// pod.
+    Both,
+}
+
+impl Access {
+    /// The ways to probe, in a stable order.
+    pub fn vias(self) -> &'static [Via] {
+        match self {
+            Access::Clusterip => &[Via::Clusterip],
+            Access::Nodeport => &[Via::Nodeport],
+            Access::Both => &[Via::Clusterip, Via::Nodeport],
+        }
+    }
+
+    /// The name in `run.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Clusterip => "clusterip",
+            Access::Nodeport => "nodeport",
+            Access::Both => "both",
+        }
+    }
+}
+
+/// One way to reach a Service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Via {
+    /// ClusterIP:port.
+    Clusterip,
+    /// The agent's node IP:nodePort.
+    Nodeport,
+}
+
+impl Via {
+    /// Its name (`run.json`, container and agent names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Clusterip => "clusterip",
+            Via::Nodeport => "nodeport",
+        }
+    }
+}
+
+/// What a probe target is to the experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The Service of the Deployment that rolls.
+    Rolled,
+    /// `--control`: a Service the rollout does not touch; its failures
+    /// are the network's or the prober's.
+    Control,
+}
+
+impl Role {
+    /// Its name in `run.json` (`agents[].role`), as the analyzer reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Rolled => "rolled",
+            Role::Control => "control",
+        }
+    }
 }
 
 /// What one experiment is asked to do.
@@ -34,8 +96,12 @@ pub struct Params {
     /// Each rollout's settle time.
     pub settle: Duration,
     /// Nodes to put one agent each on; empty: one agent, placed away from
-    /// the Deployment's pods when a node allows.
+    /// the Deployment's pods when a node allows (or one per node, below).
     pub agents: Vec<String>,
+    /// One agent on every node the DaemonSet controller places a pod on.
+    pub per_node: bool,
+    /// A Service that is not rolled, probed by the same agents.
+    pub control: Option<String>,
     /// How the agents reach the Service.
     pub access: Access,
     /// Probes a second, per agent.
@@ -73,6 +139,14 @@ pub struct AgentRecord {
     pub node: String,
     /// The agent's name in the run directory (`probe-<agent>.log`).
     pub agent: String,
+    /// The container that probed.
+    pub container: String,
+    /// The Service it probed.
+    pub service: String,
+    /// Whether that Service rolled.
+    pub role: Role,
+    /// How it reached it.
+    pub via: Via,
     /// Probes in its log.
     pub probes: u64,
     /// The log's size.

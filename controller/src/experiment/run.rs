@@ -7,12 +7,13 @@ use kube::Client;
 use seamless_proto::RunInfo;
 use serde_json::json;
 
-use super::agents::{agent_specs, stop, wait_probing};
+use super::agents::{agent_specs, probes, stop, wait_daemonset, wait_probing};
 use super::cleanup::Cleanup;
 use super::control::Endpoint;
 use super::error::{Error, Result};
 use super::params::{AgentRecord, Params, RunRecord, run_dir};
 use super::plan::Plan;
+use super::pod::Placement;
 use super::signals::{Interrupts, interruptible};
 use crate::rollout;
 
@@ -28,23 +29,41 @@ pub(super) async fn run_once(
     let dir = run_dir(&p.out, i);
     tracing::info!(run = i, of = p.repeat, dir = %dir.display(), "run starts");
     let specs = agent_specs(p, plan, i);
+    let mut pods = Vec::new();
     for spec in &specs {
-        interruptible(interrupts, cleanup.create(spec.pod())).await?;
+        if spec.placement == Placement::EveryNode {
+            interruptible(interrupts, cleanup.create_daemonset(spec.daemonset())).await?;
+        } else {
+            interruptible(interrupts, cleanup.create(spec.pod())).await?;
+        }
     }
-    let mut endpoints = Vec::new();
     for spec in &specs {
-        let node = interruptible(interrupts, wait_probing(client, p, &spec.name)).await?;
-        endpoints.push((
-            Endpoint {
-                namespace: p.namespace.clone(),
-                pod: spec.name.clone(),
-                port: p.port,
-            },
-            node,
-        ));
+        if spec.placement == Placement::EveryNode {
+            pods.extend(interruptible(interrupts, wait_daemonset(client, p, &spec.name, i)).await?);
+        } else {
+            let node = interruptible(interrupts, wait_probing(client, p, &spec.name)).await?;
+            pods.push((spec.name.clone(), node));
+        }
+    }
+    // Every pod probes every target, a container each.
+    let probes = probes(p, plan);
+    let mut endpoints = Vec::new();
+    for (pod, node) in &pods {
+        for (probe, target) in probes.iter().zip(&plan.targets) {
+            endpoints.push((
+                Endpoint {
+                    namespace: p.namespace.clone(),
+                    pod: pod.clone(),
+                    port: probe.port,
+                },
+                node.clone(),
+                probe.container.clone(),
+                target.clone(),
+            ));
+        }
     }
     let mut clocks = Vec::new();
-    for (ep, node) in &endpoints {
+    for (ep, node, _, _) in &endpoints {
         let c = interruptible(interrupts, ep.clock(client, p.clock_rounds)).await?;
         tracing::info!(pod = %ep.pod, %node, offset_ns = c.offset_ns, uncertainty_ns = c.uncertainty_ns, "clock");
         clocks.push(c);
@@ -65,7 +84,7 @@ pub(super) async fn run_once(
     tracing::info!(events = summary.events, "rollout recorded");
 
     let mut agents = Vec::new();
-    for ((ep, node), clock) in endpoints.iter().zip(clocks) {
+    for ((ep, node, container, target), clock) in endpoints.iter().zip(clocks) {
         let done = interruptible(interrupts, stop(client, ep)).await?;
         let fetched = interruptible(interrupts, ep.fetch_log(client, &done)).await?;
         let agent = seamless_proto::run::agent_of(&done.log)
@@ -82,6 +101,10 @@ pub(super) async fn run_once(
             pod: ep.pod.clone(),
             node: node.clone(),
             agent,
+            container: container.clone(),
+            service: target.service.clone(),
+            role: target.role,
+            via: target.via,
             probes: fetched.probes,
             bytes: fetched.bytes.len() as u64,
             clock,
@@ -114,7 +137,7 @@ fn record_info(p: &Params, plan: &Plan, i: u32, run: &RunRecord) -> Result<()> {
         source,
     };
     let mut info = RunInfo::read(&run.dir).map_err(io)?;
-    info.target = Some(plan.url.clone());
+    info.target = plan.targets.first().map(|t| t.url.clone());
     let interval_ns = (1e9 / p.rate) as i64;
     let agents: Vec<_> = run
         .agents
@@ -122,6 +145,8 @@ fn record_info(p: &Params, plan: &Plan, i: u32, run: &RunRecord) -> Result<()> {
         .map(|a| {
             json!({
                 "agent": a.agent, "pod": a.pod, "node": a.node,
+                "container": a.container, "service": a.service,
+                "role": a.role.name(), "access": a.via.name(),
                 "probes": a.probes, "log_bytes": a.bytes,
                 "clock_offset_ns": a.clock.offset_ns,
                 "clock_uncertainty_ns": a.clock.uncertainty_ns,
@@ -136,7 +161,8 @@ fn record_info(p: &Params, plan: &Plan, i: u32, run: &RunRecord) -> Result<()> {
         "experiment".into(),
         json!({
             "id": p.id, "run": i, "runs": p.repeat, "service": plan.service,
-            "access": format!("{:?}", p.access).to_lowercase(),
+            "control": p.control, "access": p.access.name(),
+            "agents_per_node": p.per_node,
             "rate_per_agent": p.rate, "image": p.image,
         }),
     );

@@ -13,6 +13,7 @@ use super::cleanup::Cleanup;
 use super::error::Result;
 use super::params::{Outcome, Params, run_dir};
 use super::plan::{check_deployment, find_target, print_plan};
+use super::pod::Placement;
 use super::run::run_once;
 use super::signals::{Interrupts, interruptible};
 use crate::rollout::error::Error as RolloutError;
@@ -27,8 +28,12 @@ pub async fn execute(client: Client, p: &Params, interrupts: Interrupts) -> Resu
     print_plan(p, &plan);
     if p.dry_run {
         for spec in agent_specs(p, &plan, 1) {
-            let pod = spec.pod();
-            println!("{}", serde_json::to_string_pretty(&pod).unwrap_or_default());
+            let object = if spec.placement == Placement::EveryNode {
+                serde_json::to_string_pretty(&spec.daemonset())
+            } else {
+                serde_json::to_string_pretty(&spec.pod())
+            };
+            println!("{}", object.unwrap_or_default());
         }
         return Ok(Outcome {
             id: p.id.clone(),
@@ -44,8 +49,11 @@ pub async fn execute(client: Client, p: &Params, interrupts: Interrupts) -> Resu
     }
     let mut cleanup = Cleanup {
         pods: Api::namespaced(client.clone(), &p.namespace),
+        sets: Api::namespaced(client.clone(), &p.namespace),
         namespace: p.namespace.clone(),
+        id: p.id.clone(),
         created: Vec::new(),
+        created_sets: Vec::new(),
         keep: p.keep,
     };
     let mut runs = Vec::new();
