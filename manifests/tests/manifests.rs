@@ -255,6 +255,8 @@ fn controller_role_grants_exactly_what_rollout_needs() {
         ("", "pods", &["list", "watch", "create", "get", "delete"]),
         // `experiment` reaches its agents through the pod proxy, GET only.
         ("", "pods/proxy", &["get"]),
+        // `experiment --agents-per-node`: the agents' DaemonSet.
+        ("apps", "daemonsets", &["create", "get", "delete"]),
         ("", "services", &["get", "list"]),
         ("discovery.k8s.io", "endpointslices", &["list", "watch"]),
     ]
