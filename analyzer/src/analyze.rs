@@ -290,6 +290,19 @@ impl Analysis {
         let tables = collect(sets)?;
         debug!(elapsed = ?clock.elapsed(), "queries collected");
 
+        let marks: Vec<EventMark> = events
+            .iter()
+            .map(|e| EventMark {
+                ts_ns: e.ts_ns,
+                kind: e.kind.name().to_owned(),
+                label: e.label(),
+            })
+            .collect();
+        let truth = inputs
+            .run_info
+            .as_ref()
+            .and_then(|r| r.ground_truth.as_ref());
+        let moments = crate::connections::moments(truth, &marks);
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
         for (((a, t), st), (t_col, class_col)) in meta
@@ -328,6 +341,10 @@ impl Analysis {
                 }),
                 clean_end: a.end_count.is_some(),
                 summary: summary(t, st, w, &names, bin_ns)?,
+                connections: a
+                    .conns
+                    .as_ref()
+                    .map(|c| crate::connections::facts(c, rollout, &moments)),
             });
         }
         let merged_summary = if agent_reports.len() == 1 {
@@ -352,14 +369,7 @@ impl Analysis {
             run_info: inputs.run_info,
             options: opts.clone(),
             rollout,
-            events: events
-                .iter()
-                .map(|e| EventMark {
-                    ts_ns: e.ts_ns,
-                    kind: e.kind.name().to_owned(),
-                    label: e.label(),
-                })
-                .collect(),
+            events: marks,
             agents: agent_reports,
             merged: merged_summary,
             warnings,

@@ -21,6 +21,7 @@ mod analyze;
 pub mod cli;
 mod clocks;
 pub mod compare;
+pub mod connections;
 mod error;
 mod export;
 mod gate;

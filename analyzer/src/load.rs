@@ -89,6 +89,8 @@ pub(crate) struct AgentLog {
     pub sorted: bool,
     /// The probes.
     pub cols: Columns,
+    /// Reuse mode's connections, when this log (or mode) has any.
+    pub conns: Option<crate::connections::Tally>,
 }
 
 /// The agent name of a log path.
@@ -151,6 +153,7 @@ pub(crate) fn read_log(
         cols.backend.reserve(guess);
     }
     let mut batch: Vec<Probe> = Vec::with_capacity(1 << 16);
+    let mut tallies: [crate::connections::Tally; 3] = Default::default();
     let mut sorted = [true; 3];
     let mut last = [i64::MIN; 3];
     while reader.next_batch(&mut batch).map_err(log_err)? {
@@ -165,6 +168,9 @@ pub(crate) fn read_log(
             cols.outcome.push(u32::from(p.outcome.as_u8()));
             cols.class.push(class_of(p.outcome));
             cols.backend.push(p.backend);
+            if let (Mode::Reuse, Some(c)) = (p.mode, &p.conn) {
+                tallies[m].push(t, p.outcome, c);
+            }
             if let Some(x) = cols.extra.as_mut() {
                 x.intended.push(base.saturating_add_unsigned(p.intended_ns));
                 x.connect
@@ -208,6 +214,7 @@ pub(crate) fn read_log(
                 clock_offset_ns,
                 sorted: sorted[m],
                 cols: by_mode[m].take().unwrap_or_default(),
+                conns: (!tallies[m].is_empty()).then(|| std::mem::take(&mut tallies[m])),
             }
         })
         .collect())

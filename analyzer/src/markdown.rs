@@ -267,6 +267,7 @@ pub fn markdown(report: &Report) -> String {
     } else {
         out.push_str(&md_table(WINDOW_HEAD, &window_rows(report)));
     }
+    out.push_str(&crate::connections::render(report));
     out.push_str("\n## Latency of ok probes\n\n");
     let rows: Vec<[String; 7]> = m
         .latency

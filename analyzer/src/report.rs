@@ -94,6 +94,13 @@ pub struct AgentReport {
     pub clean_end: bool,
     /// The analysis of this agent's probes alone.
     pub summary: Summary,
+    /// Reuse mode's connection-level facts: connections used, broken
+    /// (a request failed on a kept-alive one) by kind, closed by the server
+    /// between requests, and when, relative to the SIGTERM, the listener's
+    /// close, the endpoint's and the rule's removal. Present only for a
+    /// reuse-mode row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::connections::Connections>,
 }
 
 /// Where a torn log was cut.

@@ -10,6 +10,7 @@ mod auto_merge;
 mod bad_input;
 mod cli;
 mod common;
+mod connections;
 mod html;
 mod modes;
 mod outputs;

@@ -19,7 +19,7 @@ mod dir;
 mod truth;
 
 pub use dir::{RunDir, RunDirError, Timeline};
-pub use truth::{CommitSeenBy, ConntrackHeld, GroundTruth, Interval};
+pub use truth::{BackendConns, CommitSeenBy, ConntrackHeld, GroundTruth, Interval};
 
 use std::collections::BTreeMap;
 use std::io;

@@ -82,6 +82,11 @@ pub struct GroundTruth {
     /// when probing stopped (real-component runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack_held: Option<ConntrackHeld>,
+    /// When the old backend closed its clients' connections (real-component
+    /// runs): its established connections on the serving port, watched
+    /// from the deletion until none is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_backend_conns: Option<BackendConns>,
     /// Anything else a writer records; no reader relies on it.
     #[serde(default, flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -109,6 +114,29 @@ pub struct ConntrackHeld {
     /// Of those, by conntrack state (`SYN_SENT`, `CLOSE`, ...).
     #[serde(default)]
     pub by_state: BTreeMap<String, u32>,
+}
+
+/// The old backend's established connections on its serving port (the
+/// kept-alive connections of clients), from the pod's deletion on: when the
+/// server closed them, fast (at SIGTERM) or gracefully (a drain).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendConns {
+    /// When the watch started, ns (the old pod's deletion seen by kubelet).
+    pub watched_from_ns: i64,
+    /// Established connections on the port then.
+    pub open_at_start: u32,
+    /// The most seen open at once during the watch.
+    pub max_open: u32,
+    /// When the count first went below the previous read's, ns: the first
+    /// connection the server (or a client) closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_closed_ns: Option<i64>,
+    /// When none was left any more, ns (the first read that found none
+    /// after a read that found some; or the watch's start if none was open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_closed_ns: Option<i64>,
+    /// How often the count was read, ns.
+    pub poll_ns: i64,
 }
 
 impl GroundTruth {
