@@ -287,4 +287,103 @@ fn experiment_repeats_in_the_real_control_plane_and_leaves_nothing() {
         "",
         "nothing left in the namespace"
     );
+
+    per_node_both_ways_and_a_control(&bin, &admin, &sa, dir.path());
+}
+
+/// `--agents-per-node --access both --control control`: a DaemonSet's pod
+/// on each node, four probing containers in each (web and the control,
+/// each by ClusterIP and by nodePort); the control's agents apart in the
+/// report; the DaemonSet and its pods gone at the end.
+fn per_node_both_ways_and_a_control(bin: &Path, admin: &Path, sa: &Path, dir: &Path) {
+    let overlay = root().join("manifests/workload/overlays/pod-no-prestop-with-control");
+    kubectl(bin, admin, &["apply", "-k", overlay.to_str().unwrap()]);
+    for d in ["deploy/web", "deploy/control"] {
+        kubectl(
+            bin,
+            admin,
+            &["-n", NS, "rollout", "status", d, "--timeout=120s"],
+        );
+    }
+    let out = dir.join("per-node");
+    let (code, stderr) = experiment(
+        sa,
+        &out,
+        &[
+            "--agents-per-node",
+            "--access",
+            "both",
+            "--control",
+            "control",
+        ],
+    );
+    assert_eq!(code, 0, "experiment failed:\n{stderr}");
+    let run = out.join("run-01");
+    let mut agents: Vec<String> = seamless_proto::run::probe_logs(&run)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            seamless_proto::run::agent_of(p.file_name().unwrap().to_str().unwrap())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    agents.sort();
+    let mut want = Vec::new();
+    for node in ["node-a", "node-b"] {
+        for t in [
+            "clusterip",
+            "control-clusterip",
+            "control-nodeport",
+            "nodeport",
+        ] {
+            want.push(format!("{node}.{t}"));
+        }
+    }
+    assert_eq!(agents, want, "a pod on each node, a log per target");
+    let info = seamless_proto::RunInfo::read(&run).unwrap();
+    let recorded = info.extra["agents"].as_array().unwrap();
+    assert_eq!(recorded.len(), 8);
+    for a in recorded {
+        let name = a["agent"].as_str().unwrap();
+        let control = name.contains(".control-");
+        assert_eq!(a["role"], if control { "control" } else { "rolled" }, "{a}");
+        assert_eq!(a["service"], if control { "control" } else { "web" }, "{a}");
+        assert!(a["probes"].as_u64().unwrap() > 100, "{a}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let mut control: Vec<&str> = report["control"]["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    control.sort();
+    let want_control: Vec<&String> = want.iter().filter(|a| a.contains(".control-")).collect();
+    assert_eq!(control, want_control);
+    // The merged view is the rolled Service's alone.
+    let rolled_probes: u64 = recorded
+        .iter()
+        .filter(|a| a["role"] == "rolled")
+        .map(|a| a["probes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(report["merged"]["totals"]["probes"], rolled_probes);
+    assert!(report["control"]["net"]["lower_ns"].as_i64().unwrap() >= 0);
+    assert_eq!(agent_pods(bin, admin), "", "no pod left in the namespace");
+    let sets = kubectl(
+        bin,
+        admin,
+        &[
+            "-n",
+            NS,
+            "get",
+            "daemonsets",
+            "-l",
+            "seamless-rollout.github.io/experiment",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(sets, "", "no DaemonSet left");
 }

@@ -248,6 +248,15 @@ pub(super) async fn wait_daemonset(
             return Ok(ready);
         }
         if tokio::time::Instant::now() >= deadline {
+            if !counted {
+                return Err(Error::AgentNotReady {
+                    pod: name.to_owned(),
+                    reason: format!(
+                        "no DaemonSet controller has taken up the DaemonSet after {:?} (does the cluster's kube-controller-manager run the daemonset controller?)",
+                        p.ready_timeout
+                    ),
+                });
+            }
             return Err(Error::AgentNotReady {
                 pod: name.to_owned(),
                 reason: format!(

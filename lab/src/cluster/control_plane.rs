@@ -9,7 +9,8 @@
 //!   exactly a node's rights), a service-account signing key. The
 //!   ServiceAccount admission plugin is off (as in envtest): it would add a
 //!   projected token volume to every pod, which our kubelet does not mount.
-//! - kube-controller-manager runs only the controllers a rollout touches
+//! - kube-controller-manager runs only the controllers a rollout (and the
+//!   experiment's agents) touch
 //!   (names from cmd/kube-controller-manager/names), and the node-lifecycle
 //!   controller: the API server's TaintNodesByCondition admission gives
 //!   every new Node the `node.kubernetes.io/not-ready:NoSchedule` taint,
@@ -28,9 +29,11 @@ use super::process::{Component, ProcessError};
 
 /// The controllers the lab's controller-manager runs, by the short names
 /// every version takes (1.26 knows only these; 1.28 and later keep them as
-/// aliases of `deployment-controller`, ...).
+/// aliases of `deployment-controller`, ...). `daemonset` places the agents
+/// of `seamless-controller experiment --agents-per-node`.
 pub const CONTROLLERS: &str = "deployment,replicaset,endpointslice,garbagecollector,\
-namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,job,nodelifecycle";
+namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher,job,daemonset,\
+nodelifecycle";
 
 /// Starting the control plane failed.
 #[derive(Debug, thiserror::Error)]
