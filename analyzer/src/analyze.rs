@@ -141,6 +141,30 @@ pub(crate) fn read_logs(
     Ok(agents)
 }
 
+/// The frames stacked into one, sorted by start (one is cloned as it is).
+fn stack<'a>(mut frames: impl Iterator<Item = &'a DataFrame>) -> Result<DataFrame> {
+    let Some(first) = frames.next() else {
+        return Err(Error::NoProbes {
+            what: "no probe log to merge".into(),
+        });
+    };
+    let mut all = first.clone();
+    let mut several = false;
+    for f in frames {
+        all.vstack_mut(f)?;
+        several = true;
+    }
+    if !several {
+        return Ok(all);
+    }
+    let mut all = all.sort(
+        ["t"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )?;
+    all.rechunk_mut();
+    Ok(all)
+}
+
 /// Reads the timeline, sorted by time.
 fn read_timeline(path: &Path) -> Result<Vec<Event>> {
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
@@ -248,37 +272,41 @@ impl Analysis {
                 ..a
             });
         }
-        let merged = if frames.len() == 1 {
-            frames[0].clone()
+        // A control target's agents stay out of the merged view (unless
+        // nothing else was probed).
+        let mut control: Vec<bool> = meta
+            .iter()
+            .map(|a| crate::control::is_control(inputs.run_info.as_ref(), &a.agent))
+            .collect();
+        if control.iter().all(|&c| c) {
+            control.iter_mut().for_each(|c| *c = false);
+        }
+        let rolled: Vec<usize> = (0..frames.len()).filter(|&i| !control[i]).collect();
+        let merged = stack(frames.iter())?;
+        let merged_rolled = if rolled.len() < frames.len() {
+            Some(stack(rolled.iter().map(|&i| &frames[i]))?)
         } else {
-            let mut all = frames[0].clone();
-            for f in &frames[1..] {
-                all.vstack_mut(f)?;
-            }
-            let mut all = all.sort(
-                ["t"],
-                SortMultipleOptions::default().with_maintain_order(true),
-            )?;
-            all.rechunk_mut();
-            all
+            None
         };
+        let merged_view = merged_rolled.as_ref().unwrap_or(&merged);
         let mut sets: Vec<Vec<LazyFrame>> = frames
             .iter()
             .map(|f| plans(f.clone().lazy(), ctx))
             .collect();
-        if frames.len() > 1 {
-            sets.push(plans(merged.clone().lazy(), ctx));
+        if rolled.len() > 1 {
+            sets.push(plans(merged_view.clone().lazy(), ctx));
         }
         debug!(elapsed = ?clock.elapsed(), "frames built");
         let mut stats = frames
             .iter()
             .map(|f| probe_stats(f, rollout))
             .collect::<PolarsResult<Vec<_>>>()?;
-        let merged_stats = if frames.len() > 1 {
-            Some(probe_stats(&merged, rollout)?)
+        let merged_stats = if rolled.len() > 1 {
+            Some(probe_stats(merged_view, rollout)?)
         } else {
             None
         };
+        drop(merged_rolled);
         // Each agent's start times and classes outlive the frames: the edges
         // of partial windows are read from them.
         let edge_cols = frames
@@ -305,6 +333,7 @@ impl Analysis {
         let moments = crate::connections::moments(truth, &marks);
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
+        let mut control_windows = Vec::new();
         for (((a, t), st), (t_col, class_col)) in meta
             .iter()
             .zip(&tables)
@@ -316,7 +345,11 @@ impl Analysis {
             widen_partial(&mut w, &edges, st.interval.median_ns, |idx| {
                 counting_times(ts.into_no_null_iter(), cs.into_no_null_iter(), idx)
             });
-            all_windows.extend(w.iter().cloned());
+            if control[agent_reports.len()] {
+                control_windows.extend(w.iter().cloned());
+            } else {
+                all_windows.extend(w.iter().cloned());
+            }
             let clock = crate::clocks::clock(opts, inputs.run_info.as_ref(), &a.agent);
             warnings.extend(crate::clocks::warning(
                 &a.name,
@@ -347,8 +380,8 @@ impl Analysis {
                     .map(|c| crate::connections::facts(c, rollout, &moments)),
             });
         }
-        let merged_summary = if agent_reports.len() == 1 {
-            agent_reports[0].summary.clone()
+        let merged_summary = if rolled.len() == 1 {
+            agent_reports[rolled[0]].summary.clone()
         } else {
             let t = tables.last().ok_or_else(|| Error::NoProbes {
                 what: "no merged table".into(),
@@ -358,6 +391,8 @@ impl Analysis {
             })?;
             summary(t, st, union(all_windows), &names, bin_ns)?
         };
+        let control =
+            crate::control::report(&agent_reports, &control, control_windows, &merged_summary);
         for w in &warnings {
             warn!("{w}");
         }
@@ -372,6 +407,7 @@ impl Analysis {
             events: marks,
             agents: agent_reports,
             merged: merged_summary,
+            control,
             warnings,
         };
         Ok(Analysis {

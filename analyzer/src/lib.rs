@@ -22,6 +22,7 @@ pub mod cli;
 mod clocks;
 pub mod compare;
 pub mod connections;
+pub mod control;
 mod error;
 mod export;
 mod gate;

@@ -268,6 +268,7 @@ pub fn markdown(report: &Report) -> String {
         out.push_str(&md_table(WINDOW_HEAD, &window_rows(report)));
     }
     out.push_str(&crate::connections::render(report));
+    out.push_str(&crate::control::render(report));
     out.push_str("\n## Latency of ok probes\n\n");
     let rows: Vec<[String; 7]> = m
         .latency

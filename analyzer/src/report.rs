@@ -30,8 +30,14 @@ pub struct Report {
     /// One entry per agent (probe log), in file-name order.
     pub agents: Vec<AgentReport>,
     /// Every agent together: probe statistics over all probes, windows as the
-    /// union of the agents' windows (overlapping ones joined).
+    /// union of the agents' windows (overlapping ones joined). A control
+    /// target's agents are not in it (see `control`).
     pub merged: Summary,
+    /// The control target (`experiment --control`), when `run.json` names
+    /// agents that probed one: their failures apart, and the merged
+    /// downtime net of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<crate::control::Control>,
     /// Things a reader should know: torn logs, skipped empty logs, clock
     /// doubts. Also logged as warnings.
     pub warnings: Vec<String>,

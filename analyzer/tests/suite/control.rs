@@ -51,10 +51,7 @@ fn the_control_is_apart_and_its_time_subtracted() {
     assert_eq!(c.net.shared_lower_ns, 3 * STEP as i64);
     assert_eq!(c.net.shared_upper_ns, STEP as i64);
     assert_eq!(c.net.lower_ns, m.downtime.lower_ns - 3 * STEP as i64);
-    assert_eq!(
-        c.net.upper_ns,
-        m.downtime.upper_ns.map(|u| u - STEP as i64)
-    );
+    assert_eq!(c.net.upper_ns, m.downtime.upper_ns.map(|u| u - STEP as i64));
     crate::outputs::assert_valid(
         &crate::outputs::schema(),
         &serde_json::to_value(&r).unwrap(),

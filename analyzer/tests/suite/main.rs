@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod connections;
+mod control;
 mod html;
 mod modes;
 mod outputs;
