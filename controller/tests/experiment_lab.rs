@@ -370,6 +370,12 @@ fn per_node_both_ways_and_a_control(bin: &Path, admin: &Path, sa: &Path, dir: &P
         .sum();
     assert_eq!(report["merged"]["totals"]["probes"], rolled_probes);
     assert!(report["control"]["net"]["lower_ns"].as_i64().unwrap() >= 0);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("experiment.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["runs"][0]["control"]["failed"],
+        report["control"]["failed"]
+    );
     assert_eq!(agent_pods(bin, admin), "", "no pod left in the namespace");
     let sets = kubectl(
         bin,

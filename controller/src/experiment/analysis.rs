@@ -45,6 +45,33 @@ pub struct RunRow {
     pub gate_passed: bool,
     /// Agents whose clock uncertainty exceeds the probe interval.
     pub clock_uncertain: Vec<String>,
+    /// With `--control`: the control target's failed probes, and the
+    /// downtime net of its windows (the report's `control` block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlRow>,
+}
+
+/// The control target of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ControlRow {
+    /// Its failed probes.
+    pub failed: u64,
+    /// The downtime net of its windows, lower bound, ns.
+    pub net_lower_ns: i64,
+    /// The downtime net of its windows, upper bound, ns (None: open).
+    pub net_upper_ns: Option<i64>,
+}
+
+impl ControlRow {
+    /// From report.json's `control` block.
+    fn from_report(report: &Value) -> Option<ControlRow> {
+        let c = report.get("control")?;
+        Some(ControlRow {
+            failed: c["failed"].as_u64()?,
+            net_lower_ns: c["net"]["lower_ns"].as_i64()?,
+            net_upper_ns: c["net"]["upper_ns"].as_i64(),
+        })
+    }
 }
 
 /// The experiment's summary (`OUT/experiment.json`).
@@ -152,6 +179,7 @@ pub fn analyze(analyzer: &Path, out: &Path, outcome: &Outcome, gate: &Gate) -> R
                 .filter(|a| a.clock.uncertainty_ns > outcome.interval_ns)
                 .map(|a| a.agent.clone())
                 .collect(),
+            control: ControlRow::from_report(&report),
         });
     }
     if !outcome.runs.is_empty() {
@@ -204,13 +232,30 @@ fn ms(ns: Option<i64>) -> String {
 
 /// The summary as Markdown.
 pub fn markdown(s: &Summary) -> String {
+    let control = s.runs.iter().any(|r| r.control.is_some());
     let mut md = format!(
-        "# Experiment {}\n\n| run | probes | failed | downtime | gate | clock |\n|---|---|---|---|---|---|\n",
-        s.id
+        "# Experiment {}\n\n| run | probes | failed | downtime | gate | clock |{}\n|---|---|---|---|---|---|{}\n",
+        s.id,
+        if control {
+            " control: failed, net downtime |"
+        } else {
+            ""
+        },
+        if control { "---|" } else { "" },
     );
     for r in &s.runs {
+        let control = match (control, r.control) {
+            (false, _) => String::new(),
+            (true, None) => " - |".into(),
+            (true, Some(c)) => format!(
+                " {}, {:.1} - {} |",
+                c.failed,
+                c.net_lower_ns as f64 / 1e6,
+                ms(c.net_upper_ns)
+            ),
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} - {} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} - {} | {} | {} |{control}\n",
             r.run,
             r.probes,
             r.failed,
@@ -263,7 +308,23 @@ mod tests {
             downtime_upper_ns: upper,
             gate_passed: failed == 0,
             clock_uncertain: Vec::new(),
+            control: None,
         }
+    }
+
+    #[test]
+    fn a_control_gets_its_column() {
+        let mut r = row("run-01", 4, Some(30_000_000));
+        r.control = ControlRow::from_report(&serde_json::json!({
+            "control": {"failed": 2, "net": {"lower_ns": 5_000_000, "upper_ns": 12_000_000}}
+        }));
+        let md = markdown(&summarize("x", vec![r, row("run-02", 0, Some(0))]));
+        assert!(md.contains("| control: failed, net downtime |"), "{md}");
+        assert!(md.contains("| 2, 5.0 - 12.0 ms |"), "{md}");
+        assert!(md.contains("| pass | ok | - |"), "{md}");
+        let plain = markdown(&summarize("x", vec![row("run-01", 0, Some(0))]));
+        assert!(!plain.contains("control"), "{plain}");
+        assert_eq!(ControlRow::from_report(&serde_json::json!({})), None);
     }
 
     #[test]
