@@ -142,18 +142,23 @@ pub(crate) fn render(report: &crate::report::Report) -> String {
     };
     let m = &report.merged.downtime;
     let mut out = format!(
-        "\n## Control target\n\nAgents {} probed a Service the rollout does not touch: \
-         {} of {} probes failed, in {} window(s) ({}). Their failures are the network's \
-         or the prober's, and are not in the windows above.\n\n",
-        c.agents.join(", "),
-        c.failed,
-        c.probes,
-        c.downtime.windows,
-        fmt_range(c.downtime.lower_ns, c.downtime.upper_ns),
+        "\n## Control target\n\nAgents {} probed a Service the rollout does not touch",
+        c.agents.join(", ")
     );
     if c.downtime.windows == 0 {
-        out.push_str("The downtime above is the rollout's alone.\n");
+        out.push_str(&format!(
+            ": none of their {} probes failed, so the downtime above is the rollout's alone.\n",
+            c.probes
+        ));
     } else {
+        out.push_str(&format!(
+            ": {} of {} probes failed, in {} window(s) ({}). Their failures are the network's \
+             or the prober's, and are not in the windows above.\n\n",
+            c.failed,
+            c.probes,
+            c.downtime.windows,
+            fmt_range(c.downtime.lower_ns, c.downtime.upper_ns),
+        ));
         out.push_str(&format!(
             "Downtime {} with the control's failures, {} without them: \
              {} of the lower bound fell inside a control window, and {} of the \
