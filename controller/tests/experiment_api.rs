@@ -811,6 +811,25 @@ async fn a_daemonset_placed_nowhere_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_daemonset_no_controller_takes_up_is_named_as_such() {
+    // No status ever: no DaemonSet controller runs (the lab's first
+    // controller-manager did not run one).
+    let r = run(nothing, |p| p.per_node = true, idle).await;
+    let msg = r.err().to_string();
+    assert!(
+        msg.contains("no DaemonSet controller has taken up the DaemonSet after 5s"),
+        "{msg}"
+    );
+    assert_eq!(
+        writes(&r.fake),
+        [
+            "POST /apis/apps/v1/namespaces/demo/daemonsets".to_string(),
+            format!("DELETE {SET_PATH}")
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_forbidden_daemonset_names_the_verb() {
     let r = run(
         |fake| {
