@@ -176,26 +176,7 @@ pub(crate) fn render(report: &crate::report::Report) -> String {
 mod tests {
     use super::*;
 
-    fn window(before: i64, first: i64, last: i64, after: i64) -> Window {
-        Window {
-            first_fail_ns: first,
-            last_fail_ns: last,
-            last_ok_before_ns: Some(before),
-            first_ok_after_ns: Some(after),
-            lower_ns: last - first,
-            upper_ns: Some(after - before),
-            edge_uncertainty_ns: 0,
-            split_successes: None,
-            failed: 1,
-            total: 1,
-            ratio: 1.0,
-            kinds: Default::default(),
-            backends: Vec::new(),
-            backend_before: None,
-            backend_after: None,
-            agents: Vec::new(),
-        }
-    }
+    use crate::windows::test_window as window;
 
     #[test]
     fn a_control_failing_apart_subtracts_nothing() {

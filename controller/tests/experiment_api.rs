@@ -108,15 +108,20 @@ fn same(_: &mut Params) {}
 async fn idle(_: Raiser, _: Fake) {}
 
 fn forbidden(verb: &str, resource: &str, name: &str) -> (StatusCode, Value) {
+    forbidden_in("", verb, resource, name)
+}
+
+/// The API server's 403, for a resource of API group `group`.
+fn forbidden_in(group: &str, verb: &str, resource: &str, name: &str) -> (StatusCode, Value) {
     (
         StatusCode::FORBIDDEN,
         status(
             403,
             "Forbidden",
             &format!(
-                "{resource} \"{name}\" is forbidden: User \"system:serviceaccount:demo:seamless-controller\" cannot {verb} resource \"{resource}\" in API group \"\" in the namespace \"demo\""
+                "{resource} \"{name}\" is forbidden: User \"system:serviceaccount:demo:seamless-controller\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"demo\""
             ),
-            json!({"name": name, "kind": resource}),
+            json!({"name": name, "group": group, "kind": resource}),
         ),
     )
 }
@@ -834,17 +839,8 @@ async fn a_forbidden_daemonset_names_the_verb() {
     let r = run(
         |fake| {
             fake.on(|s| {
-                (s.method == Method::POST && s.path.ends_with("/daemonsets")).then(|| {
-                    (
-                        StatusCode::FORBIDDEN,
-                        status(
-                            403,
-                            "Forbidden",
-                            "daemonsets.apps is forbidden: User \"system:serviceaccount:demo:seamless-controller\" cannot create resource \"daemonsets\" in API group \"apps\" in the namespace \"demo\"",
-                            json!({"group": "apps", "kind": "daemonsets"}),
-                        ),
-                    )
-                })
+                (s.method == Method::POST && s.path.ends_with("/daemonsets"))
+                    .then(|| forbidden_in("apps", "create", "daemonsets", ""))
             })
         },
         |p| p.per_node = true,

@@ -156,22 +156,10 @@ mod tests {
 
     fn partial(before: i64, after: i64) -> Window {
         Window {
-            first_fail_ns: before + 1,
-            last_fail_ns: after - 1,
-            last_ok_before_ns: Some(before),
-            first_ok_after_ns: Some(after),
-            lower_ns: after - before - 2,
             upper_ns: None,
-            edge_uncertainty_ns: 0,
-            split_successes: None,
-            failed: 1,
             total: 2,
             ratio: 0.5,
-            kinds: Default::default(),
-            backends: Vec::new(),
-            backend_before: None,
-            backend_after: None,
-            agents: Vec::new(),
+            ..crate::windows::test_window(before, before + 1, after - 1, after)
         }
     }
 

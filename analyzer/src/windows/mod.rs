@@ -22,6 +22,31 @@ pub(crate) use auto::SPLIT_MISS;
 pub(crate) use bounds::{EdgeIndex, counting_times, downtime, widen_partial};
 pub(crate) use union::union;
 
+/// A window of one failed probe out of one, bounded by ok probes at
+/// `before` and `after`, failing from `first` to `last`: the tests' start,
+/// with what they need changed.
+#[cfg(test)]
+pub(crate) fn test_window(before: i64, first: i64, last: i64, after: i64) -> Window {
+    Window {
+        first_fail_ns: first,
+        last_fail_ns: last,
+        last_ok_before_ns: Some(before),
+        first_ok_after_ns: Some(after),
+        lower_ns: last - first,
+        upper_ns: Some(after - before),
+        edge_uncertainty_ns: 0,
+        split_successes: None,
+        failed: 1,
+        total: 1,
+        ratio: 1.0,
+        kinds: Default::default(),
+        backends: Vec::new(),
+        backend_before: None,
+        backend_after: None,
+        agents: Vec::new(),
+    }
+}
+
 /// One run of equal failure state (local errors skipped).
 #[derive(Debug, Clone, Copy)]
 struct Run {

@@ -19,21 +19,26 @@ fn roles(dir: &std::path::Path, with_roles: bool) {
     info.write(dir).unwrap();
 }
 
-#[test]
-fn the_control_is_apart_and_its_time_subtracted() {
+/// A rolled agent whose probes 4..=11 fail (the rollout) and a control
+/// agent whose probes 6 and 7 fail too (the network), with or without
+/// their roles in run.json; analysed.
+fn analysed(with_roles: bool) -> seamless_analyzer::Report {
     let dir = tempfile::tempdir().unwrap();
     run_dir(
         dir.path(),
         &[
-            // The rollout: probes 4..=11 fail.
             ("n.clusterip", pattern("....xxxxxxxx........", STEP)),
-            // The network: probes 6 and 7 fail on the control too.
             ("n.control-clusterip", pattern("......tt............", STEP)),
         ],
         &[],
     );
-    roles(dir.path(), true);
-    let r = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    roles(dir.path(), with_roles);
+    analyze(dir.path(), &AnalyzeOptions::default()).unwrap()
+}
+
+#[test]
+fn the_control_is_apart_and_its_time_subtracted() {
+    let r = analysed(true);
     assert_eq!(r.agents.len(), 2, "both agents keep their rows");
     let m = &r.merged;
     assert_eq!(m.totals.probes, 20, "the merged view is the rolled agent's");
@@ -63,17 +68,7 @@ fn the_control_is_apart_and_its_time_subtracted() {
 
 #[test]
 fn without_roles_every_agent_is_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    run_dir(
-        dir.path(),
-        &[
-            ("n.clusterip", pattern("....xxxxxxxx........", STEP)),
-            ("n.control-clusterip", pattern("......tt............", STEP)),
-        ],
-        &[],
-    );
-    roles(dir.path(), false);
-    let r = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    let r = analysed(false);
     assert!(r.control.is_none());
     assert_eq!(r.merged.totals.probes, 40);
     let json = serde_json::to_value(&r).unwrap();
