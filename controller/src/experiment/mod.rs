@@ -148,6 +148,16 @@ impl Opts {
                 )));
             }
         }
+        // One container per target, on consecutive control ports.
+        let targets = self.access.vias().len() * if self.control.is_some() { 2 } else { 1 };
+        if u32::from(self.port) + targets as u32 - 1 > u32::from(u16::MAX) {
+            return Err(invalid(format!(
+                "--port {}: the {targets} probing containers take ports {} to {}, past 65535",
+                self.port,
+                self.port,
+                u32::from(self.port) + targets as u32 - 1
+            )));
+        }
         if let Some(d) = &self.max_downtime {
             seamless_proto::duration::parse(d)
                 .map_err(|e| invalid(format!("--max-downtime: {e}")))?;
@@ -246,5 +256,54 @@ pub async fn run(opts: Opts) -> anyhow::Result<i32> {
             eprintln!("error: {}", message(&e));
             Ok(e.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: Opts,
+    }
+
+    fn params(args: &[&str]) -> Result<Params, Error> {
+        let mut argv = vec!["experiment", "web", "--restart", "--out", "x"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .unwrap()
+            .opts
+            .params("demo".into())
+    }
+
+    #[test]
+    fn every_probing_container_needs_a_port() {
+        let p = params(&["--access", "both", "--control", "c", "--port", "65532"]).unwrap();
+        assert_eq!((p.port, p.control.as_deref()), (65532, Some("c")));
+        let e = params(&["--access", "both", "--control", "c", "--port", "65533"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ports 65533 to 65536"), "{e}");
+        assert!(params(&["--port", "65535"]).is_ok());
+    }
+
+    #[test]
+    fn agents_and_agents_per_node_exclude_each_other() {
+        let argv = [
+            "experiment",
+            "web",
+            "--restart",
+            "--out",
+            "x",
+            "--agents",
+            "a",
+            "--agents-per-node",
+        ];
+        assert!(Cli::try_parse_from(argv).is_err());
+        assert!(params(&["--agents-per-node"]).unwrap().per_node);
     }
 }
