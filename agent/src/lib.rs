@@ -92,6 +92,13 @@ pub struct ProbeOpts {
     #[arg(long)]
     pub pool: Option<u32>,
 
+    /// Reuse mode: send on an idle pooled connection without first looking
+    /// for the server's FIN or reset, as a client without that check does
+    /// (a request on a connection the server closed then fails). By
+    /// default a connection idle for 1 ms or more is checked.
+    #[arg(long)]
+    pub no_idle_check: bool,
+
     /// The request path (and query) of modes new and reuse, instead of the
     /// URL's.
     #[arg(long)]

@@ -44,6 +44,9 @@ pub struct ProbeConfig {
     pub max_header_bytes: usize,
     /// Cap on the body.
     pub max_body_bytes: usize,
+    /// Reuse mode: look at an idle connection for the server's FIN or reset
+    /// before sending on it.
+    pub idle_check: bool,
 }
 
 /// A finished probe, with the backend's name still as text.

@@ -206,6 +206,7 @@ pub fn run_probe(opts: ProbeOpts, stop: &StopFlag) -> anyhow::Result<i32> {
                 backend_header: opts.backend_header.clone(),
                 max_header_bytes: opts.max_header_bytes,
                 max_body_bytes: opts.max_body_bytes,
+                idle_check: !opts.no_idle_check,
             },
             plan: match p.schedule {
                 Schedule::Rate { per_sec } => Plan::Rate {

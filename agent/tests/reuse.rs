@@ -178,6 +178,54 @@ fn a_server_closing_idle_connections_costs_no_request() {
 }
 
 #[test]
+fn without_the_idle_check_a_servers_idle_close_costs_the_next_request() {
+    // The same server: keep-alive responses, then a FIN after 30 ms idle.
+    let s = Server::start(|mut c| {
+        c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        while next_request(&mut c) {
+            if c.write_all(OK_11).is_err() {
+                return;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let log = run_agent(
+        &s.url(),
+        dir.path(),
+        &[
+            "--mode",
+            "reuse",
+            "--rate",
+            "10",
+            "--pool",
+            "1",
+            "--count",
+            "5",
+            "--no-idle-check",
+        ],
+    );
+    // Every request after the first goes out on the closed connection and
+    // fails once (the closed socket answers with a reset, or the FIN is read
+    // first); the next probe opens a replacement, which the server closes
+    // again: ok, failed, ok, failed, ok.
+    let outcomes: Vec<Outcome> = log.probes.iter().map(|p| p.outcome).collect();
+    assert_eq!(outcomes[0], Outcome::Ok);
+    for (i, o) in outcomes.iter().enumerate().skip(1) {
+        if i % 2 == 1 {
+            assert!(
+                matches!(o, Outcome::Reset | Outcome::ClosedBeforeStatus),
+                "{outcomes:?}"
+            );
+        } else {
+            assert_eq!(*o, Outcome::Ok, "{outcomes:?}");
+        }
+    }
+    let st = states(&log);
+    assert_eq!(st[1], ConnState::Reused, "sent on the closed connection");
+    assert_eq!(st[2], ConnState::AfterFailure);
+}
+
+#[test]
 fn a_reset_after_n_requests_is_one_failure_then_a_new_connection() {
     // Three responses per connection; the fourth request is met with an RST.
     let s = Server::start(|mut c| {

@@ -69,7 +69,8 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts `seamless-agent probe URL` in `ns`, its own process group so a
+    /// Starts `seamless-agent probe URL` in `ns` (with `modes`, the
+    /// agent's `--mode`/`--pool` flags, [`crate::shutdown::agent_args`]), its own process group so a
     /// Ctrl+C reaches the lab, which stops the agent in order. Its stderr
     /// (the summary, the warnings about ports and descriptors, every run
     /// alike) goes to `agent-<node>.txt` beside the log, not to the
@@ -79,6 +80,7 @@ impl Agent {
         bin: &Path,
         url: &str,
         rate: f64,
+        modes: &[String],
         out: &Path,
         node: &str,
     ) -> Result<Agent, NetnsError> {
@@ -89,6 +91,7 @@ impl Agent {
         })?;
         let mut cmd = Command::new(bin);
         cmd.args(["probe", url, "--rate", &rate.to_string()])
+            .args(modes)
             .args(["--backend-header", "X-Pod-Name", "--timeout", "1s", "--out"])
             .arg(out)
             .env("NODE_NAME", node)

@@ -36,6 +36,7 @@ pub mod record;
 pub mod run;
 pub mod runinfo;
 pub mod scenario;
+pub mod shutdown;
 pub mod spec;
 pub mod summary;
 pub mod supervisor;
@@ -65,7 +66,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the experiment's scenarios on an emulated cluster (network
     /// namespaces and kube-proxy-style rules) on this machine.
-    Run(Opts),
+    Run(Box<Opts>),
     /// Start a cluster of real Kubernetes components (API server,
     /// controller-manager, scheduler) and our kubelet on N emulated nodes;
     /// prints `export KUBECONFIG=...` and runs until Ctrl+C.
@@ -82,7 +83,7 @@ pub enum Command {
 /// Runs a parsed command line; returns the process exit code.
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run(o) => supervisor::outer(o).await,
+        Command::Run(o) => supervisor::outer(*o).await,
         Command::Inside => tokio::task::spawn_blocking(matrix::inside)
             .await
             .context("the lab's thread panicked")?,

@@ -77,6 +77,32 @@ pub struct Opts {
     #[arg(long, default_value_t = 5000.0)]
     pub rate: f64,
 
+    /// The agent's probing modes, comma-separated: `new` (a new connection
+    /// a probe, the default) and `reuse` (HTTP/1.1 keep-alive over a pool
+    /// of connections): `new,reuse` probes both side by side, each at
+    /// --rate (with --proxy real: the agent Job's rate), into one log.
+    #[arg(long, value_delimiter = ',', default_value = "new", value_parser = crate::shutdown::parse_agent_mode)]
+    pub agent_mode: Vec<String>,
+
+    /// Reuse mode's kept-alive connections [default: the agent's, 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub agent_pool: Option<u32>,
+
+    /// Reuse mode without the agent's idle check (`seamless-agent
+    /// --no-idle-check`): requests go out on idle connections the server
+    /// may have closed, as a client without that check sends them.
+    #[arg(long)]
+    pub agent_no_idle_check: bool,
+
+    /// How the old pod's server stops: `fast` (kubelet's SIGTERM; nginx
+    /// closes every connection at once) or `graceful` (nginx gets SIGQUIT
+    /// from the preStop hook, after the scenario's preStop sleep if any:
+    /// `nginx -s quit`, waiting until it has exited; it closes its
+    /// listener and idle connections and finishes the requests in
+    /// flight). `graceful` needs nginx: --proxy real, or --backend nginx.
+    #[arg(long, value_enum, default_value = "fast")]
+    pub shutdown: crate::shutdown::Shutdown,
+
     /// Delete, right after the old endpoint's rule leaves, the conntrack
     /// entries of connections the old backend reset (a lab-only mangle rule
     /// marks them). A connection reset at the close (queued in the accept
@@ -166,6 +192,18 @@ fn parse_scenario(s: &str) -> Result<Scenario, String> {
 }
 
 impl Opts {
+    /// Flags that only make sense together: `--agent-pool` and
+    /// `--agent-no-idle-check` need reuse mode.
+    pub fn check_agent(&self) -> anyhow::Result<()> {
+        let reuse = self.agent_mode.iter().any(|m| m == "reuse");
+        if !reuse && (self.agent_pool.is_some() || self.agent_no_idle_check) {
+            bail!(
+                "--agent-pool and --agent-no-idle-check are reuse mode's: add --agent-mode new,reuse (or reuse)"
+            );
+        }
+        Ok(())
+    }
+
     /// The scenarios asked for.
     pub fn scenarios(&self) -> anyhow::Result<Vec<Scenario>> {
         if self.all {
@@ -236,6 +274,13 @@ mod tests {
             "/a",
             "--lab-bin",
             "/l",
+            "--agent-mode",
+            "new,reuse",
+            "--agent-pool",
+            "4",
+            "--agent-no-idle-check",
+            "--shutdown",
+            "graceful",
         ]);
         let inner = Inner {
             opts: cli.opts,
@@ -248,5 +293,30 @@ mod tests {
         assert_eq!(back.opts.remove_delay, "50ms".parse().unwrap());
         assert_eq!(back.opts.trigger, Trigger::Restart);
         assert!(!back.opts.conntrack_cleanup);
+        assert_eq!(back.opts.agent_mode, ["new", "reuse"]);
+        assert_eq!(back.opts.shutdown, crate::shutdown::Shutdown::Graceful);
+    }
+
+    #[test]
+    fn a_slow_or_unknown_agent_mode_is_a_usage_error() {
+        for bad in ["new,slow", "bogus"] {
+            let e = Cli::try_parse_from(["lab", "--all", "--agent-mode", bad]).unwrap_err();
+            assert!(
+                e.to_string().contains("new or reuse") || e.to_string().contains("slow"),
+                "{e}"
+            );
+        }
+        let lone = Cli::try_parse_from(["lab", "--all", "--agent-pool", "4"]).unwrap();
+        assert!(
+            lone.opts
+                .check_agent()
+                .unwrap_err()
+                .to_string()
+                .contains("--agent-mode")
+        );
+        let ok = Cli::try_parse_from(["lab", "--all"]).unwrap();
+        ok.opts.check_agent().unwrap();
+        assert_eq!(ok.opts.agent_mode, ["new"]);
+        assert_eq!(ok.opts.shutdown, crate::shutdown::Shutdown::Fast);
     }
 }

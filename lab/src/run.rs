@@ -46,6 +46,7 @@ pub fn run_one(spec: &RunSpec, stop: &AtomicBool) -> Result<RunResult, RunError>
         &spec.agent_bin,
         &url,
         spec.rate,
+        &crate::shutdown::agent_args(&spec.agent_modes, spec.agent_pool, spec.agent_no_idle_check),
         &dir.probe_log(&probing.name),
         &probing.name,
     )?;

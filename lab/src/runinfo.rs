@@ -94,6 +94,7 @@ pub fn lab_info(spec: &RunSpec, plan: &Plan, seen: &Seen<'_>) -> RunInfo {
     truth.old_rule_commit_seen_by = Some(applied.method);
     truth.sigterm_ns = Some(seen.term.sigterm_ns);
     truth.pod_terminating_ns = Some(seen.term_ns);
+    truth.old_backend_conns = seen.term.conns.as_ref().map(|w| w.conns.clone());
     let mut info = RunInfo {
         scenario: Some(spec.scenario.to_string()),
         source: Some("lab".into()),
@@ -128,6 +129,9 @@ pub fn lab_info(spec: &RunSpec, plan: &Plan, seen: &Seen<'_>) -> RunInfo {
             "conntrack_cleanup": spec.conntrack_cleanup,
             "conntrack_entries_deleted": seen.removed.conntrack_deleted,
             "rate": spec.rate,
+            "agent_modes": spec.agent_modes,
+            "agent_flags": crate::shutdown::agent_args(&spec.agent_modes, spec.agent_pool, spec.agent_no_idle_check),
+            "shutdown": spec.shutdown.as_str(),
             "old_pod": { "name": plan.old_name, "node": seen.old_node, "address": seen.old_addr.to_string() },
             "new_pod": { "name": new.name, "node": new.node.name, "address": new.addr.to_string() },
             "old_exit": seen.term.exit,

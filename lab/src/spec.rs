@@ -50,8 +50,16 @@ pub struct RunSpec {
     pub warmup: Duration,
     /// Probing after the old pod is gone.
     pub settle: Duration,
-    /// Agent probes a second.
+    /// Agent probes a second (each mode).
     pub rate: f64,
+    /// The agent's modes (`new`, `reuse`).
+    pub agent_modes: Vec<String>,
+    /// Reuse mode's pool, when set.
+    pub agent_pool: Option<u32>,
+    /// Reuse mode without the agent's idle check.
+    pub agent_no_idle_check: bool,
+    /// How the old pod's server stops.
+    pub shutdown: crate::shutdown::Shutdown,
     /// Delete conntrack entries to the removed endpoint after its rule left.
     pub conntrack_cleanup: bool,
     /// This run's seed.
@@ -79,6 +87,7 @@ impl RunSpec {
             rootless: self.rootless,
             prestop: self.scenario.has_prestop().then_some(self.prestop),
             grace: self.grace,
+            shutdown: self.shutdown,
         }
     }
 

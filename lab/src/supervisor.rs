@@ -34,9 +34,18 @@ fn resolve_proxy(
             opts.endpointslice_updates_batch_period.is_some(),
         ),
     ];
+    // The emulated lab's built-in server speaks HTTP/1.0 and has no
+    // graceful stop: --shutdown graceful needs nginx.
+    let graceful_builtin = opts.shutdown == crate::shutdown::Shutdown::Graceful
+        && opts.backend == BackendKind::Builtin;
     if opts.proxy == ProxyKind::Emulated {
         if let Some((flag, _)) = real_only.iter().find(|(_, set)| *set) {
             bail!("{flag} sets a real component: it needs --proxy real (or auto)");
+        }
+        if graceful_builtin {
+            bail!(
+                "--shutdown graceful stops nginx with SIGQUIT: with --proxy emulated it needs --backend nginx"
+            );
         }
         return Ok(ProxyKind::Emulated);
     }
@@ -70,6 +79,12 @@ fn resolve_proxy(
             if let Some((flag, _)) = real_only.iter().find(|(_, set)| *set) {
                 bail!("{flag} sets a real component, which cannot run: {why}");
             }
+            if graceful_builtin {
+                bail!(
+                    "--shutdown graceful stops nginx with SIGQUIT, and the real components cannot run ({why}): \
+                     pass --backend nginx for the emulated lab"
+                );
+            }
             eprintln!(
                 "lab: using the EMULATED proxy and rollout (kube-proxy-shaped rules, drawn delays), \
                  not the real components: {why}. Pass --proxy emulated to choose it, or --proxy real to insist."
@@ -82,6 +97,7 @@ fn resolve_proxy(
 /// The user's process: checks, then supervises the sandbox.
 pub async fn outer(opts: Opts) -> anyhow::Result<i32> {
     let scenarios = opts.scenarios()?;
+    opts.check_agent()?;
     // The host's prerequisites are listed once, in lab/prerequisites.txt
     // (program, Debian package, when it is needed).
     let mut needs: Vec<(&'static str, &'static str)> = Vec::new();

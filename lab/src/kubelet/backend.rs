@@ -203,12 +203,27 @@ impl Backend {
     /// Sends SIGTERM to the main process, as kubelet does, and starts timing
     /// the listener's close. Returns when the signal was sent.
     pub fn sigterm(&mut self) -> (i64, StopWatch) {
+        self.signal(Signal::SIGTERM)
+    }
+
+    /// `nginx -s quit`: SIGQUIT to nginx's master (graceful shutdown: it
+    /// closes its listener and idle connections, finishes the requests in
+    /// flight), timing the listener's close as [`Backend::sigterm`] does.
+    /// The built-in server has no graceful stop; it gets SIGTERM.
+    pub fn quit(&mut self) -> (i64, StopWatch) {
+        match self.kind {
+            BackendKind::Nginx => self.signal(Signal::SIGQUIT),
+            BackendKind::Builtin => self.signal(Signal::SIGTERM),
+        }
+    }
+
+    fn signal(&mut self, sig: Signal) -> (i64, StopWatch) {
         let watch = match self.kind {
             BackendKind::Builtin => StopWatch::Reported(self.stopped.take()),
             BackendKind::Nginx => StopWatch::polled(&self.ns, self.addr),
         };
         let ts = now_ns();
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(self.child.id() as i32), sig);
         (ts, watch)
     }
 

@@ -59,7 +59,7 @@ pub struct Pod {
 }
 
 /// What terminating a pod did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Terminated {
     /// When SIGTERM was sent.
     pub sigterm_ns: i64,
@@ -69,6 +69,8 @@ pub struct Terminated {
     pub sigkill_ns: Option<i64>,
     /// The container's exit code (128 + signal when killed).
     pub exit: Option<i32>,
+    /// Its client connections and listener, watched from the deletion.
+    pub conns: Option<crate::host::conns::Watched>,
 }
 
 /// kubelet's settings for a run's pods.
@@ -88,6 +90,9 @@ pub struct Kubelet {
     pub prestop: Option<Duration>,
     /// terminationGracePeriodSeconds.
     pub grace: Duration,
+    /// How the server stops: kubelet's SIGTERM, or SIGQUIT from the
+    /// preStop hook (after its sleep), waited for.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Kubelet {
@@ -157,18 +162,46 @@ impl Kubelet {
     ) -> Result<Terminated, KubeletError> {
         let node = pod.node.name.clone();
         let began = Instant::now();
-        if let Some(prestop) = self.prestop {
-            let detail = format!("sleep {}", humantime::format_duration(prestop));
+        let conns = crate::host::conns::watch(
+            &pod.backend.ns,
+            pod.addr.port(),
+            self.grace + Duration::from_secs(1),
+        );
+        let graceful = self.shutdown == crate::shutdown::Shutdown::Graceful;
+        if self.prestop.is_some() || graceful {
+            let mut hook: Vec<String> = self
+                .prestop
+                .map(|p| format!("sleep {}", humantime::format_duration(p)))
+                .into_iter()
+                .collect();
+            if graceful {
+                hook.push("nginx -s quit, waited for".into());
+            }
             tl.pod_at(
                 now_ns(),
                 EventKind::PreStopStarted,
                 &pod.name,
                 &node,
-                Some(detail),
+                Some(hook.join("; ")),
             )?;
+        }
+        if let Some(prestop) = self.prestop {
             pause::sleep(prestop, stop)?;
         }
-        let (sigterm_ns, watch) = pod.backend.sigterm();
+        // The graceful hook's quit; kubelet's SIGTERM follows once the hook
+        // returned (nginx gone) or the grace period is spent.
+        let quit = graceful.then(|| {
+            let q = pod.backend.quit();
+            let _ = pod
+                .backend
+                .wait_exit(self.grace.saturating_sub(began.elapsed()));
+            q
+        });
+        let (sigterm_ns, term_watch) = pod.backend.sigterm();
+        let watch = match quit {
+            Some((_, w)) => w,
+            None => term_watch,
+        };
         tl.pod_at(sigterm_ns, EventKind::SigtermSent, &pod.name, &node, None)?;
         let remaining = self.grace.saturating_sub(began.elapsed());
         let mut status = pod.backend.wait_exit(remaining);
@@ -202,6 +235,7 @@ impl Kubelet {
             stopped_ns,
             sigkill_ns,
             exit,
+            conns: conns.join().ok().and_then(Result::ok).flatten(),
         })
     }
 }

@@ -47,6 +47,12 @@ pub enum Step {
     /// a connect every 100 us from the pod's namespace to its first TCP
     /// container port, as the emulated lab measures nginx).
     ListenerClosed,
+    /// The container's client connections and listener, watched from the
+    /// deletion until none is left (for the ground truth): `detail` is the
+    /// record as JSON ([`crate::host::conns::Watched`]'s
+    /// [`BackendConns`](seamless_proto::run::BackendConns) with
+    /// `listener_gone_ns`).
+    BackendConns,
     /// SIGKILL sent (the grace period ran out).
     Sigkill,
     /// A container's process exited.
@@ -63,6 +69,20 @@ pub enum Step {
 pub type Sink = std::sync::Arc<dyn Fn(KubeletEvent) + Send + Sync>;
 
 impl KubeletEvent {
+    /// A [`Step::BackendConns`] event's record: the connections, and when
+    /// the listener went; `None` for another step or a detail that does not
+    /// parse.
+    pub fn backend_conns(&self) -> Option<(seamless_proto::run::BackendConns, Option<i64>)> {
+        if self.step != Step::BackendConns {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&self.detail).ok()?;
+        let gone = v
+            .get("listener_gone_ns")
+            .and_then(serde_json::Value::as_i64);
+        Some((serde_json::from_value(v).ok()?, gone))
+    }
+
     /// The step as a run timeline's event, for the kinds the timeline has
     /// (the analyzer draws them beside the probes); None for the kubelet's
     /// own bookkeeping (sandbox, readiness flips the API shows anyway).

@@ -1,7 +1,8 @@
 //! The deletion of a pod, in the real kubelet's order (see [`super::pod`]):
 //! preStop within the grace budget, SIGTERM with what is left of it (at
 //! least 2 s), SIGKILL when it is spent; and the listener's close after
-//! SIGTERM, measured for the ground truth.
+//! SIGTERM, and the container's client connections from the deletion on,
+//! measured for the ground truth.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,12 @@ impl Worker {
         );
         for i in 0..self.ctrs.len() {
             self.ctrs[i].restart_at = None;
+            if self.ctrs[i].child.is_none() {
+                continue;
+            }
+            if let Some(port) = tcp_port(&self.ctrs[i].spec) {
+                self.watch_conns(ctx, i, port, grace + Duration::from_secs(1));
+            }
             let Some(child) = &self.ctrs[i].child else {
                 continue;
             };
@@ -67,14 +74,7 @@ impl Worker {
     pub(super) fn sigterm(&mut self, ctx: &NodeCtx, i: usize, deleted_at: Instant) {
         let left = sigterm_budget(grace_period(&self.pod, false), deleted_at.elapsed());
         if let Some(child) = &self.ctrs[i].child {
-            let port = self.ctrs[i]
-                .spec
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
-                .map(|p| p.container_port as u16);
-            if let Some(port) = port {
+            if let Some(port) = tcp_port(&self.ctrs[i].spec) {
                 self.watch_listener(ctx, i, port);
             }
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
@@ -85,6 +85,31 @@ impl Worker {
         self.ctrs[i].term = Term::Stopping {
             kill_at: Instant::now() + left,
         };
+    }
+
+    /// Watches container `i`'s client connections on `port` and its
+    /// listener from now (the deletion) until none is left or `budget` is
+    /// spent ([`crate::host::conns`]), reported as [`Step::BackendConns`]
+    /// with the record as JSON: when the server closed its kept-alive
+    /// connections, at SIGTERM (fast) or as it drains (graceful).
+    fn watch_conns(&self, ctx: &NodeCtx, i: usize, port: u16, budget: Duration) {
+        let (sink, pod, node) = (ctx.sink.clone(), self.pod.clone(), ctx.net.name.clone());
+        let container = self.ctrs[i].spec.name.clone();
+        let _ = self.sandbox.ns.spawn_thread(move || {
+            let Some(w) = crate::host::conns::watch_here(port, budget) else {
+                return;
+            };
+            let mut detail = serde_json::to_value(&w.conns).unwrap_or_default();
+            detail["listener_gone_ns"] = serde_json::json!(w.listener_gone_ns);
+            sink(super::events::KubeletEvent {
+                t_ns: seamless_proto::clock::now_ns(),
+                node,
+                pod: key(&pod),
+                step: Step::BackendConns,
+                container,
+                detail: detail.to_string(),
+            });
+        });
     }
 
     /// Times the close of container `i`'s listener: from the pod's network
@@ -116,6 +141,15 @@ impl Worker {
             }
         });
     }
+}
+
+/// A container's first TCP port.
+fn tcp_port(c: &k8s_openapi::api::core::v1::Container) -> Option<u16> {
+    c.ports
+        .iter()
+        .flatten()
+        .find(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .map(|p| p.container_port as u16)
 }
 
 /// What is left of the grace budget for SIGTERM after the preStop hook

@@ -5,10 +5,11 @@
 //!
 //! Modules: [`run`] (one run), [`rules`] (when kube-proxy took the old
 //! endpoint out), [`conntrack`] (what the node still steers to it),
-//! [`kubectl`].
+//! [`kubectl`], [`manifests`] (the lab's changes to what it applies).
 
 pub mod conntrack;
 pub mod kubectl;
+pub mod manifests;
 pub mod rules;
 pub mod run;
 
@@ -113,6 +114,13 @@ pub fn matrix(
         slice_batch: opts.endpointslice_updates_batch_period,
         events,
         version,
+        agent_flags: crate::shutdown::agent_args(
+            &opts.agent_mode,
+            opts.agent_pool,
+            opts.agent_no_idle_check,
+        ),
+        agent_modes: opts.agent_mode.clone(),
+        shutdown: opts.shutdown,
     };
     eprintln!(
         "lab: real components {} (kube-proxy {}), {} scenario(s) x {}",

@@ -18,11 +18,13 @@ use seamless_proto::run::{CommitSeenBy, GroundTruth, RunInfo};
 use seamless_proto::timeline::{Event, EventKind, ObjectRef};
 
 use super::kubectl::Kubectl;
+use super::manifests;
 use super::rules::{self, Removal};
 use crate::cluster::kube_proxy::{ProxyMode, Version};
 use crate::host::netns::Netns;
 use crate::node::events::{KubeletEvent, Step};
 use crate::scenario::{Access, Network, Scenario, Termination};
+use crate::shutdown::Shutdown;
 
 /// The workload's namespace and Deployment (manifests/workload/base).
 pub const NS: &str = "seamless-demo";
@@ -54,11 +56,18 @@ pub struct Ctx {
     pub events: Arc<Mutex<Vec<KubeletEvent>>>,
     /// The API server's version.
     pub version: String,
+    /// The agent's `--mode`/`--pool` flags (none for new connections alone).
+    pub agent_flags: Vec<String>,
+    /// The agent's modes, for run.json.
+    pub agent_modes: Vec<String>,
+    /// How the old pod's nginx stops.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Ctx {
     /// What sets these runs apart from another matrix's, for `compare
-    /// --group-by lab.group`: the version, the mode, and the knobs set.
+    /// --group-by lab.group`: the version, the mode, and the knobs set
+    /// (the agent's modes and the shutdown when not the defaults).
     pub fn group(&self) -> String {
         let mut g = format!("{} {}", self.version, self.mode.as_str());
         if let Some(d) = self.min_sync_period {
@@ -66,6 +75,15 @@ impl Ctx {
         }
         if let Some(d) = self.slice_batch {
             g += &format!(" sliceBatch={}", humantime::format_duration(d));
+        }
+        if self.agent_modes != ["new"] {
+            g += &format!(" modes={}", self.agent_modes.join(","));
+        }
+        if self.agent_flags.iter().any(|f| f == "--no-idle-check") {
+            g += " no-idle-check";
+        }
+        if self.shutdown != Shutdown::Fast {
+            g += &format!(" shutdown={}", self.shutdown.as_str());
         }
         g
     }
@@ -166,7 +184,14 @@ pub fn run_one(
     let k = &ctx.kubectl;
     // The workload as the scenario has it, alone on node-a or node-b.
     let overlay = overlay(sc, has_sleep_action(&ctx.version));
-    k.apply_k(&ctx.manifests.join("workload/overlays").join(overlay))?;
+    let overlay_dir = ctx.manifests.join("workload/overlays").join(overlay);
+    match ctx.shutdown {
+        Shutdown::Fast => k.apply_k(&overlay_dir)?,
+        Shutdown::Graceful => {
+            let (yaml, _) = manifests::graceful_workload(&k.kustomize(&overlay_dir)?)?;
+            k.apply(&yaml)?;
+        }
+    }
     let (mut pod, _, mut node, _) = settled_pod(k)?;
     if !WORK_NODES.contains(&node.as_str()) {
         let scratch = tempdir(dir, "placement")?;
@@ -189,9 +214,11 @@ pub fn run_one(
 
     // The agent, as the user applies it.
     let (job_dir, job) = agent_job(sc);
-    let yaml = k
-        .kustomize(&ctx.manifests.join("agent").join(job_dir))?
-        .replace("AGENT_NODE", AGENT_NODE);
+    let yaml = manifests::agent_job(
+        &k.kustomize(&ctx.manifests.join("agent").join(job_dir))?,
+        &ctx.agent_flags,
+    )?
+    .replace("AGENT_NODE", AGENT_NODE);
     k.apply(&yaml)?;
     let agent_uid = k.wait("the agent to run", Duration::from_secs(60), |k| {
         let out = k
@@ -269,7 +296,20 @@ pub fn run_one(
         Some(Removal::Between(a, b)) => (Some(a), Some(b)),
         _ => (None, None),
     };
-    let mut truth = GroundTruth::from_race(step(Step::ListenerClosed), removed_ns);
+    // The old pod's connections, watched from its deletion; a graceful
+    // hook closes the listener before SIGTERM, where the listener watch
+    // (from SIGTERM) would see it late: the earlier of the two.
+    let conns = evs
+        .iter()
+        .filter(|e| e.pod == old)
+        .find_map(KubeletEvent::backend_conns);
+    let listener_gone = conns.as_ref().and_then(|c| c.1);
+    let stopped = match (step(Step::ListenerClosed), listener_gone) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut truth = GroundTruth::from_race(stopped, removed_ns);
+    truth.old_backend_conns = conns.map(|c| c.0);
     truth.old_rule_commit_written_ns = earliest;
     truth.old_rule_commit_seen_by = removed_ns.map(|_| CommitSeenBy::Netlink);
     truth.sigterm_ns = step(Step::Sigterm);
@@ -307,6 +347,9 @@ pub fn run_one(
             "proxy_mode": ctx.mode.as_str(),
             "group": ctx.group(),
             "overlay": overlay,
+            "shutdown": ctx.shutdown.as_str(),
+            "agent_modes": ctx.agent_modes,
+            "agent_flags": ctx.agent_flags,
             "proxy_min_sync_period": match ctx.min_sync_period {
                 None => "1s (default)".to_string(),
                 Some(Duration::ZERO) => "0s (kube-proxy reads it as unset: 1s)".to_string(),

@@ -125,17 +125,20 @@ pub struct BackendConns {
     pub watched_from_ns: i64,
     /// Established connections on the port then.
     pub open_at_start: u32,
+    /// Of those, the ones still open 50 ms later: kept-alive connections
+    /// (a new connection's probe ends in a few ms). The times below are
+    /// theirs.
+    #[serde(default)]
+    pub kept_alive: u32,
     /// The most seen open at once during the watch.
     pub max_open: u32,
-    /// When the count first went below the previous read's, ns: the first
-    /// connection the server (or a client) closed.
+    /// When the first kept-alive connection was gone, ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_closed_ns: Option<i64>,
-    /// When none was left any more, ns (the first read that found none
-    /// after a read that found some; or the watch's start if none was open).
+    /// When the last was gone, ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_closed_ns: Option<i64>,
-    /// How often the count was read, ns.
+    /// How often the table was read, ns.
     pub poll_ns: i64,
 }
 

@@ -1,0 +1,244 @@
+//! When a backend closed its clients' connections: its established TCP
+//! connections on the serving port, and its listening socket, read from
+//! the kernel's table of the backend's network namespace
+//! (`/proc/thread-self/net/tcp`, as `ss` shows them) every millisecond
+//! from the pod's deletion on, for the run's ground truth
+//! ([`seamless_proto::run::BackendConns`]).
+//!
+//! A connection counts when it is `ESTABLISHED` with the serving port as
+//! its local port and a peer other than its own address (the lab's own
+//! checks from inside the namespace, such as the listener watch, are not
+//! clients). Kept-alive client connections are the point: a fast shutdown
+//! closes them at SIGTERM, a graceful one as it drains. Each is known by
+//! its addresses and socket inode, so a probe's short connection closing
+//! is not taken for a kept-alive one's ([`KEPT`]).
+
+use std::time::{Duration, Instant};
+
+use seamless_proto::clock::now_ns;
+use seamless_proto::run::BackendConns;
+
+use super::netns::Netns;
+
+/// How often the table is read.
+pub const POLL: Duration = Duration::from_millis(1);
+
+/// What one read of the table found on the port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortState {
+    /// Established client connections.
+    pub established: u32,
+    /// Whether a socket listens on it.
+    pub listening: bool,
+    /// Each established client connection: its local and remote address
+    /// and socket inode, as the table writes them.
+    pub keys: std::collections::BTreeSet<String>,
+}
+
+/// Reads `/proc/net/tcp`'s format: the connections and listener of `port`.
+/// Lines that do not parse are skipped (the header among them).
+pub fn port_state(table: &str, port: u16) -> PortState {
+    let mut st = PortState::default();
+    for line in table.lines() {
+        let mut cols = line.split_whitespace();
+        let (Some(_slot), Some(local), Some(remote), Some(state)) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            continue;
+        };
+        let Some((local_ip, local_port)) = local.split_once(':') else {
+            continue;
+        };
+        if u16::from_str_radix(local_port, 16) != Ok(port) {
+            continue;
+        }
+        let remote_ip = remote.split_once(':').map_or("", |r| r.0);
+        match state {
+            // TCP_ESTABLISHED
+            "01" if remote_ip != local_ip => {
+                st.established += 1;
+                // Columns after the state: queues, timer, retransmits, uid,
+                // timeout, inode.
+                let inode = cols.nth(5).unwrap_or_default();
+                st.keys.insert(format!("{local} {remote} {inode}"));
+            }
+            // TCP_LISTEN
+            "0A" => st.listening = true,
+            _ => {}
+        }
+    }
+    st
+}
+
+/// Reads the table of the calling thread's network namespace.
+fn read_own(port: u16) -> Option<PortState> {
+    let v4 = std::fs::read_to_string("/proc/thread-self/net/tcp").ok()?;
+    let mut st = port_state(&v4, port);
+    if let Ok(v6) = std::fs::read_to_string("/proc/thread-self/net/tcp6") {
+        let s6 = port_state(&v6, port);
+        st.established += s6.established;
+        st.listening |= s6.listening;
+        st.keys.extend(s6.keys);
+    }
+    Some(st)
+}
+
+/// The watch's record, and when the listener went (ns), if it did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// The connections.
+    pub conns: BackendConns,
+    /// The first read that found no listener on the port, ns.
+    pub listener_gone_ns: Option<i64>,
+}
+
+/// Watches `port` in `ns` from now until no client connection and no
+/// listener is left, or for `budget`; the handle gives the record (`None`
+/// when the namespace's table could not be read).
+pub fn watch(
+    ns: &Netns,
+    port: u16,
+    budget: Duration,
+) -> std::thread::JoinHandle<Result<Option<Watched>, super::netns::NetnsError>> {
+    ns.spawn_thread(move || watch_here(port, budget))
+}
+
+/// A connection open at the watch's start that is still open this long
+/// after is a kept-alive one (a new connection a probe closes in a few ms).
+pub const KEPT: Duration = Duration::from_millis(50);
+
+/// [`watch`] in the calling thread's namespace. The connections timed are
+/// those open at the start and still open [`KEPT`] later: the first and
+/// the last of them to close give `first_closed_ns` and `all_closed_ns`.
+pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
+    let until = Instant::now() + budget;
+    let start_ns = now_ns();
+    let first = read_own(port)?;
+    let mut w = Watched {
+        conns: BackendConns {
+            watched_from_ns: start_ns,
+            open_at_start: first.established,
+            max_open: first.established,
+            poll_ns: POLL.as_nanos() as i64,
+            ..Default::default()
+        },
+        listener_gone_ns: (!first.listening).then_some(start_ns),
+    };
+    let kept_at = Instant::now() + KEPT;
+    // Until KEPT has passed: the start's connections still open.
+    let mut kept: Option<std::collections::BTreeSet<String>> = None;
+    let mut open = first.keys.clone();
+    loop {
+        let done_conns = kept.as_ref().is_some_and(|k| k.is_empty());
+        if Instant::now() >= until || (done_conns && w.listener_gone_ns.is_some()) {
+            break;
+        }
+        std::thread::sleep(POLL);
+        let at = now_ns();
+        let Some(st) = read_own(port) else {
+            break;
+        };
+        w.conns.max_open = w.conns.max_open.max(st.established);
+        if !st.listening && w.listener_gone_ns.is_none() {
+            w.listener_gone_ns = Some(at);
+        }
+        open.retain(|k| st.keys.contains(k));
+        if kept.is_none() && Instant::now() >= kept_at {
+            w.conns.kept_alive = open.len() as u32;
+            kept = Some(open.clone());
+        }
+        if let Some(k) = kept.as_mut() {
+            let before = k.len();
+            k.retain(|key| st.keys.contains(key));
+            if k.len() < before && w.conns.first_closed_ns.is_none() {
+                w.conns.first_closed_ns = Some(at);
+            }
+            if k.is_empty() && before > 0 {
+                w.conns.all_closed_ns = Some(at);
+            }
+        }
+    }
+    Some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0101A8C0:0050 0201A8C0:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
+   2: 0101A8C0:0050 0201A8C0:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+   3: 0101A8C0:0050 0101A8C0:D433 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0000000000000000 20 4 30 10 -1
+   4: 0101A8C0:0050 0201A8C0:D434 06 00000000:00000000 00:00000000 00000000     0        0 5 1 0000000000000000 20 4 30 10 -1
+   5: 0101A8C0:1F90 0201A8C0:D435 01 00000000:00000000 00:00000000 00000000     0        0 6 1 0000000000000000 20 4 30 10 -1
+";
+
+    #[test]
+    fn clients_on_the_port_count_not_self_connects_time_wait_or_other_ports() {
+        let st = port_state(TABLE, 80);
+        assert_eq!((st.established, st.listening), (2, true));
+        assert_eq!(
+            st.keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "0101A8C0:0050 0201A8C0:D431 2",
+                "0101A8C0:0050 0201A8C0:D432 3"
+            ]
+        );
+        let other = port_state(TABLE, 8080);
+        assert_eq!((other.established, other.listening), (1, false));
+        assert_eq!(port_state("garbage\n\n", 80), PortState::default());
+    }
+
+    #[test]
+    fn a_real_socket_pair_is_seen_and_its_close_is_timed() {
+        // In the test's own namespace: a listener on loopback and two
+        // client connections to it, from 127.0.0.2 (loopback too), so the
+        // peer is not the socket's own address.
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect as connect_to, socket,
+        };
+        use std::net::{SocketAddrV4, TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let connect = || {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::empty(),
+                None,
+            )
+            .unwrap();
+            let from = SockaddrIn::from("127.0.0.2:0".parse::<SocketAddrV4>().unwrap());
+            bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &from).unwrap();
+            let to = SockaddrIn::from(SocketAddrV4::new([127, 0, 0, 1].into(), port));
+            connect_to(std::os::fd::AsRawFd::as_raw_fd(&fd), &to).unwrap();
+            TcpStream::from(fd)
+        };
+        let (c1, c2) = (connect(), connect());
+        let (s1, _) = l.accept().unwrap();
+        let (s2, _) = l.accept().unwrap();
+        assert_eq!(read_own(port).unwrap().established, 2);
+        let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
+        // A probe's connection, closed before KEPT: not a kept-alive one.
+        let c3 = connect();
+        let (s3, _) = l.accept().unwrap();
+        drop((c3, s3));
+        std::thread::sleep(KEPT + Duration::from_millis(30));
+        let before = now_ns();
+        drop(s1);
+        std::thread::sleep(Duration::from_millis(30));
+        let middle = now_ns();
+        drop((s2, l));
+        let w = h.join().unwrap().unwrap();
+        let after = now_ns();
+        drop((c1, c2));
+        assert_eq!(w.conns.open_at_start, 2);
+        assert_eq!(w.conns.kept_alive, 2, "{w:?}");
+        let first = w.conns.first_closed_ns.unwrap();
+        let all = w.conns.all_closed_ns.unwrap();
+        assert!(before <= first && first <= middle, "{w:?}");
+        assert!(middle <= all && all <= after, "{w:?}");
+        assert!(w.listener_gone_ns.is_some_and(|t| t >= middle));
+    }
+}
