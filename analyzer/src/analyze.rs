@@ -9,9 +9,10 @@ use seamless_proto::{RunInfo, log::FORMAT_VERSION};
 use tracing::{debug, warn};
 
 use crate::load::{AgentLog, read_log};
-use crate::query::{Ctx, collect, plans, probe_frame};
+use crate::query::{Ctx, Tables, probe_frame};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
-use crate::stats::probe_stats;
+use crate::stats::ProbeStats;
+use crate::stream::fold_frame;
 use crate::summary::summary;
 use crate::windows::{counting_times, union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
@@ -289,20 +290,23 @@ impl Analysis {
             None
         };
         let merged_view = merged_rolled.as_ref().unwrap_or(&merged);
-        let mut sets: Vec<Vec<LazyFrame>> = frames
-            .iter()
-            .map(|f| plans(f.clone().lazy(), ctx))
-            .collect();
-        if rolled.len() > 1 {
-            sets.push(plans(merged_view.clone().lazy(), ctx));
-        }
         debug!(elapsed = ?clock.elapsed(), "frames built");
-        let mut stats = frames
-            .iter()
-            .map(|f| probe_stats(f, rollout))
-            .collect::<PolarsResult<Vec<_>>>()?;
+        // Each agent's frame, then the merged view's, folded in one pass
+        // each, the agents' side by side.
+        let mut folded: Vec<(Tables, ProbeStats)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = frames
+                .iter()
+                .map(|f| scope.spawn(move || fold_frame(f, ctx, rollout)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<PolarsResult<Vec<_>>>()
+        })?;
         let merged_stats = if rolled.len() > 1 {
-            Some(probe_stats(merged_view, rollout)?)
+            let (t, st) = fold_frame(merged_view, ctx, rollout)?;
+            folded.push((t, st.clone()));
+            Some(st)
         } else {
             None
         };
@@ -314,8 +318,7 @@ impl Analysis {
             .map(|f| Ok((f.column("t")?.clone(), f.column("class")?.clone())))
             .collect::<PolarsResult<Vec<_>>>()?;
         drop(frames);
-        debug!(elapsed = ?clock.elapsed(), "order statistics");
-        let tables = collect(sets)?;
+        let (tables, mut stats): (Vec<Tables>, Vec<ProbeStats>) = folded.into_iter().unzip();
         debug!(elapsed = ?clock.elapsed(), "queries collected");
 
         let marks: Vec<EventMark> = events

@@ -36,6 +36,7 @@ mod query;
 pub mod race;
 pub mod report;
 mod stats;
+mod stream;
 mod summary;
 pub mod synth;
 pub mod truth;

@@ -5,10 +5,7 @@
 //! the slice from one quantile to the next: linear time and exact, where a
 //! polars quantile over a filtered (multi-chunk) column sorts it whole.
 
-use polars::prelude::*;
-
-use crate::load::CLASS_OK;
-use crate::report::{LatencyPhase, ProbeInterval, Span};
+use crate::report::{LatencyPhase, ProbeInterval};
 
 /// Latency quantiles reported, ascending.
 const LATENCY_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
@@ -47,7 +44,9 @@ pub(crate) fn quantiles(vals: &mut [i64], qs: &[f64]) -> Vec<i64> {
         .collect()
 }
 
-fn phase(name: &str, vals: &mut [i64]) -> Option<LatencyPhase> {
+/// One phase's ok latency: count, nearest-rank quantiles and max; `None`
+/// without a probe. Reorders `vals`.
+pub(crate) fn phase(name: &str, vals: &mut [i64]) -> Option<LatencyPhase> {
     if vals.is_empty() {
         return None;
     }
@@ -61,55 +60,6 @@ fn phase(name: &str, vals: &mut [i64]) -> Option<LatencyPhase> {
         p99_ns: q[2],
         p999_ns: q[3],
         max_ns: max,
-    })
-}
-
-/// The statistics of a probe frame sorted by `t`.
-pub(crate) fn probe_stats(df: &DataFrame, rollout: Option<Span>) -> PolarsResult<ProbeStats> {
-    let t = df.column("t")?.i64()?.rechunk();
-    let lat = df.column("lat")?.i64()?.rechunk();
-    let class = df.column("class")?.u32()?.rechunk();
-    let (t, lat, class) = (t.cont_slice()?, lat.cont_slice()?, class.cont_slice()?);
-
-    let mut gaps: Vec<i64> = t.windows(2).map(|w| w[1] - w[0]).collect();
-    let g = quantiles(&mut gaps, &[0.5, 0.99]);
-    drop(gaps);
-
-    // Ok latencies in start order: the phases are contiguous runs of it.
-    let mut ok = Vec::with_capacity(t.len());
-    let (mut before, mut during) = (0, 0);
-    for k in 0..t.len() {
-        if class[k] == CLASS_OK {
-            ok.push(lat[k]);
-            if let Some(r) = rollout {
-                if t[k] < r.start_ns {
-                    before += 1;
-                } else if t[k] <= r.end_ns {
-                    during += 1;
-                }
-            }
-        }
-    }
-    let mut latency = Vec::new();
-    if rollout.is_some() {
-        let (b, rest) = ok.split_at_mut(before);
-        let (d, a) = rest.split_at_mut(during);
-        latency.extend(phase("before", b));
-        latency.extend(phase("during", d));
-        latency.extend(phase("after", a));
-    }
-    // Last: selecting over the whole vector mixes the phases.
-    if let Some(all) = phase("all", &mut ok) {
-        latency.insert(0, all);
-    }
-    Ok(ProbeStats {
-        first_ns: t.first().copied().unwrap_or(0),
-        last_ns: t.last().copied().unwrap_or(0),
-        interval: ProbeInterval {
-            median_ns: g[0],
-            p99_ns: g[1],
-        },
-        latency,
     })
 }
 

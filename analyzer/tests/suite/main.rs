@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod connections;
 mod control;
+mod golden;
 mod html;
 mod modes;
 mod outputs;

@@ -1,0 +1,200 @@
+//! The fold against the frame path: the same windows and summary, field
+//! for field, on a synthetic run and on the committed lab logs.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::Fold;
+use super::oracle::{collect, plans, probe_stats};
+use crate::AnalyzeOptions;
+use crate::load::read_log;
+use crate::query::{Ctx, probe_frame};
+use crate::report::{Span, Summary, Window};
+use crate::summary::summary;
+use crate::windows::windows;
+
+/// What an engine gives a probe set: its windows and summary.
+type Answer = (Vec<Window>, Summary);
+
+/// Each probe set's answer of one log, by the frame path and by the fold.
+fn both(path: &Path) -> Vec<(Answer, Answer)> {
+    let opts = AnalyzeOptions::default();
+    let mut out = Vec::new();
+    for mut log in read_log(path, 0, false).unwrap() {
+        let mut names = Vec::new();
+        log.remap(&mut names);
+        let frame = probe_frame(vec![std::mem::take(&mut log.cols)], log.sorted).unwrap();
+        let t = frame.column("t").unwrap().i64().unwrap().clone();
+        let (first, last) = (t.first().unwrap(), t.last().unwrap());
+        // Any span inside the probes exercises the three phases.
+        let third = (last - first) / 3;
+        let rollout = Some(Span {
+            start_ns: first + third,
+            end_ns: last - third,
+        });
+        let bin_ns = crate::analyze::auto_bin_ns(last - first);
+        let ctx = Ctx {
+            bin_ns,
+            backends: names.len() as u32,
+        };
+
+        let tables = collect(vec![plans(frame.clone().lazy(), ctx)])
+            .unwrap()
+            .remove(0);
+        let st = probe_stats(&frame, rollout).unwrap();
+        let (w, _) = windows(&tables, &names, &opts, &log.name).unwrap();
+        let by_frame = (w.clone(), summary(&tables, st, w, &names, bin_ns).unwrap());
+
+        let mut fold = Fold::new(names.len() as u32, rollout, None);
+        let lat = frame.column("lat").unwrap().i64().unwrap();
+        let outcome = frame.column("outcome").unwrap().u32().unwrap();
+        let class = frame.column("class").unwrap().u32().unwrap();
+        let backend = frame.column("backend").unwrap().u32().unwrap();
+        for k in 0..frame.height() {
+            fold.push(
+                t.get(k).unwrap(),
+                lat.get(k).unwrap(),
+                outcome.get(k).unwrap(),
+                class.get(k).unwrap(),
+                backend.get(k).unwrap(),
+            )
+            .unwrap();
+        }
+        assert_eq!(fold.span(), Some((first, last)));
+        assert_eq!(fold.bin_ns_for(last - first), bin_ns);
+        let (tables, st) = fold.finish(bin_ns).unwrap();
+        let (w, _) = windows(&tables, &names, &opts, &log.name).unwrap();
+        let by_fold = (w.clone(), summary(&tables, st, w, &names, bin_ns).unwrap());
+        out.push((by_frame, by_fold));
+    }
+    out
+}
+
+fn assert_same(path: &Path) {
+    let pairs = both(path);
+    assert!(!pairs.is_empty());
+    for (frame, fold) in pairs {
+        assert!(
+            frame.1.totals.probes > 0,
+            "{}: no probes compared",
+            path.display()
+        );
+        assert_eq!(frame.0, fold.0, "{}: windows", path.display());
+        assert_eq!(frame.1, fold.1, "{}: summary", path.display());
+    }
+}
+
+#[test]
+fn the_fold_agrees_with_the_frame_on_a_synthetic_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = crate::synth::SynthSpec {
+        probes: 300_000,
+        ..Default::default()
+    };
+    crate::synth::generate(dir.path(), &spec).unwrap();
+    let logs = seamless_proto::run::probe_logs(dir.path()).unwrap();
+    assert_same(&logs[0]);
+}
+
+/// Each committed real-lab scenario's kept log.
+fn lab_logs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lab");
+    let mut logs = Vec::new();
+    for matrix in ["v1.37.2-iptables", "v1.26.3-iptables", "v1.37.2-nftables"] {
+        let Ok(scenarios) = std::fs::read_dir(root.join(matrix)) else {
+            continue;
+        };
+        for s in scenarios.flatten() {
+            let run = s.path().join("run-01");
+            if let Ok(found) = seamless_proto::run::probe_logs(&run) {
+                logs.extend(found);
+            }
+        }
+    }
+    logs.sort();
+    logs
+}
+
+#[test]
+fn the_fold_agrees_with_the_frame_on_every_kept_lab_log() {
+    let logs = lab_logs();
+    assert!(logs.len() >= 20, "{} lab logs found", logs.len());
+    for log in &logs {
+        assert_same(log);
+    }
+}
+
+#[test]
+fn the_fold_refuses_a_probe_out_of_order() {
+    let mut fold = Fold::new(0, None, None);
+    fold.push(10, 1, 0, crate::load::CLASS_OK, 0).unwrap();
+    let e = fold
+        .push(9, 1, 0, crate::load::CLASS_OK, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not in start order"), "{e}");
+}
+
+/// Timing only (`--ignored`, release): the fold against the frame path's
+/// plans and order statistics on the 10M synthetic run of the benchmark.
+#[test]
+#[ignore]
+fn time_the_fold_against_the_frame() {
+    let path = Path::new("/tmp/sb10m/probe-synthetic.log");
+    let mut log = read_log(path, 0, false).unwrap().remove(0);
+    let mut names = Vec::new();
+    log.remap(&mut names);
+    let frame = probe_frame(vec![std::mem::take(&mut log.cols)], log.sorted).unwrap();
+    let ctx = Ctx {
+        bin_ns: 1_000_000_000,
+        backends: names.len() as u32,
+    };
+    let clock = std::time::Instant::now();
+    let _tables = collect(vec![plans(frame.clone().lazy(), ctx)]).unwrap();
+    let _st = probe_stats(&frame, None).unwrap();
+    eprintln!("frame path: {:?}", clock.elapsed());
+    let clock = std::time::Instant::now();
+    let mut fold = Fold::new(names.len() as u32, None, Some(1_000_000_000));
+    let t = frame
+        .column("t")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .cont_slice()
+        .unwrap();
+    let lat = frame
+        .column("lat")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .cont_slice()
+        .unwrap();
+    let outcome = frame
+        .column("outcome")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .cont_slice()
+        .unwrap();
+    let class = frame
+        .column("class")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .cont_slice()
+        .unwrap();
+    let backend = frame
+        .column("backend")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .cont_slice()
+        .unwrap();
+    for k in 0..t.len() {
+        fold.push(t[k], lat[k], outcome[k], class[k], backend[k])
+            .unwrap();
+    }
+    let _ = fold.finish(1_000_000_000).unwrap();
+    eprintln!("fold: {:?}", clock.elapsed());
+}
