@@ -7,7 +7,12 @@ times and prints the wall time and the peak resident set size of each run,
 measured with wait4(2) on the child, so no /usr/bin/time is needed.
 
     cargo build --release -p seamless-analyzer
-    python3 bench/analyzer_bench.py            # 10M probes, 3 runs
+    python3 bench/analyzer_bench.py                      # 10M probes, 3 runs
+    python3 bench/analyzer_bench.py --probes 100000000   # 100M, one agent
+    python3 bench/analyzer_bench.py --agents 10          # 10 agents x 10M
+
+With --agents N the run has N logs of --probes each (seeds 1..N), as a
+DaemonSet of agents gives, analysed alone and merged.
 
 Exit status 1 when the best run misses the bar (3 s wall, 1.5 GiB peak RSS).
 """
@@ -42,6 +47,7 @@ def main():
     ap.add_argument("--bin", default=default_binary(), help="the analyzer binary")
     ap.add_argument("--probes", type=int, default=10_000_000)
     ap.add_argument("--dir", default=None, help="run directory (default /tmp/seamless-bench-<probes>)")
+    ap.add_argument("--agents", type=int, default=1, help="logs in the run, --probes each")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-wall", type=float, default=3.0, help="bar for wall seconds")
     ap.add_argument("--max-rss-gib", type=float, default=1.5, help="bar for peak RSS, GiB")
@@ -49,14 +55,30 @@ def main():
 
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"{args.bin} not found: cargo build --release -p seamless-analyzer (or --bin)")
-    run_dir = args.dir or f"/tmp/seamless-bench-{args.probes}"
-    log = os.path.join(run_dir, "probe-synthetic.log")
-    if not os.path.exists(log):
-        code, wall, _ = run_measured(
-            [args.bin, "gen-synthetic", "--probes", str(args.probes), "--out", run_dir]
-        )
+    suffix = f"{args.probes}" if args.agents == 1 else f"{args.agents}x{args.probes}"
+    run_dir = args.dir or f"/tmp/seamless-bench-{suffix}"
+    if args.agents == 1:
+        logs = [os.path.join(run_dir, "probe-synthetic.log")]
+    else:
+        logs = [os.path.join(run_dir, f"probe-agent-{k:02}.log") for k in range(1, args.agents + 1)]
+    for k, log in enumerate(logs, start=1):
+        if os.path.exists(log):
+            continue
+        out = run_dir if args.agents == 1 else f"{run_dir}.gen-{k:02}"
+        argv = [args.bin, "gen-synthetic", "--probes", str(args.probes), "--seed", str(k), "--out", out]
+        code, wall, _ = run_measured(argv)
         if code != 0:
             sys.exit(f"gen-synthetic failed ({code})")
+        if args.agents > 1:
+            # One run: the first agent's timeline and run.json, every log.
+            os.makedirs(run_dir, exist_ok=True)
+            os.replace(os.path.join(out, "probe-synthetic.log"), log)
+            for name in ("timeline.jsonl", "run.json"):
+                if k == 1:
+                    os.replace(os.path.join(out, name), os.path.join(run_dir, name))
+            for name in os.listdir(out):
+                os.remove(os.path.join(out, name))
+            os.rmdir(out)
         print(f"generated {args.probes} probes in {wall:.2f} s: {log} "
               f"({os.path.getsize(log) / 2**20:.0f} MiB)")
 
