@@ -1,15 +1,17 @@
 //! The analysis as one pass over a probe set, in start order: everything
-//! the polars plans of [`crate::query`] and the order statistics of
-//! [`crate::stats`] yield, folded probe by probe into what the answer needs
-//! (runs of equal failure state, counts by outcome, bins, each backend's
-//! first and last answer) instead of columns of every probe.
+//! the report's statistics need (runs of equal failure state, counts by
+//! outcome, bins, each backend's first and last answer, the probe interval
+//! and the ok latency by rollout phase), folded probe by probe.
 //!
-//! This is the engine for runs too large to hold (issue 15): it gives the
-//! same [`Tables`] and [`ProbeStats`], so windows and summaries are built
-//! by the same code, and `tests` checks that both engines agree on the
-//! synthetic run and the committed lab logs. Not yet bounded: the exact
-//! quantiles keep each ok latency and each gap (16 bytes a probe, against
-//! about 65 for the frame), and the plots still read the frame.
+//! The fold gives the same [`Tables`] and [`ProbeStats`] that polars plans
+//! over the whole probe frame gave before (kept in `oracle` as the tests'
+//! reference), so windows and summaries are built by the same code;
+//! `tests` holds the two to agreement on a synthetic run and every kept
+//! lab log. It is the first part of analysing runs too large to hold in
+//! memory: it takes probes one at a time. What still grows with the probe
+//! count: the exact quantiles keep each ok latency and each gap (16 bytes
+//! a probe), and the frame is still built for the plots and the edges of
+//! partial windows.
 
 mod bins;
 
@@ -58,8 +60,11 @@ pub(crate) struct Fold {
     first: Option<i64>,
     last: i64,
     gaps: Vec<i64>,
-    ok_all: Vec<i64>,
-    ok_phase: [Vec<i64>; 3],
+    /// Ok latencies in start order: the rollout's phases are runs of it.
+    ok: Vec<i64>,
+    /// Ok probes before the rollout and during it.
+    ok_before: usize,
+    ok_during: usize,
 }
 
 /// A probe that came before the one before it: the fold needs start order.
@@ -88,8 +93,9 @@ impl Fold {
             first: None,
             last: i64::MIN,
             gaps: Vec::new(),
-            ok_all: Vec::new(),
-            ok_phase: Default::default(),
+            ok: Vec::new(),
+            ok_before: 0,
+            ok_during: 0,
         }
     }
 
@@ -131,16 +137,13 @@ impl Fold {
             b.last = Some(t);
         }
         if class == CLASS_OK {
-            self.ok_all.push(lat);
+            self.ok.push(lat);
             if let Some(r) = self.rollout {
-                let phase = if t < r.start_ns {
-                    0
+                if t < r.start_ns {
+                    self.ok_before += 1;
                 } else if t <= r.end_ns {
-                    1
-                } else {
-                    2
-                };
-                self.ok_phase[phase].push(lat);
+                    self.ok_during += 1;
+                }
             }
         }
         if class == CLASS_LOCAL {
@@ -201,11 +204,14 @@ impl Fold {
         let g = quantiles(&mut self.gaps, &[0.5, 0.99]);
         let mut latency = Vec::new();
         if self.rollout.is_some() {
-            for (name, vals) in ["before", "during", "after"].iter().zip(&mut self.ok_phase) {
-                latency.extend(phase(name, vals));
-            }
+            let (before, rest) = self.ok.split_at_mut(self.ok_before);
+            let (during, after) = rest.split_at_mut(self.ok_during);
+            latency.extend(phase("before", before));
+            latency.extend(phase("during", during));
+            latency.extend(phase("after", after));
         }
-        if let Some(all) = phase("all", &mut self.ok_all) {
+        // Last: selecting over the whole vector mixes the phases.
+        if let Some(all) = phase("all", &mut self.ok) {
             latency.insert(0, all);
         }
         let stats = ProbeStats {
