@@ -9,10 +9,11 @@ use seamless_proto::{RunInfo, log::FORMAT_VERSION};
 use tracing::{debug, warn};
 
 use crate::load::{AgentLog, read_log};
+use crate::probes::Probes;
 use crate::query::{Ctx, Tables, probe_frame};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
 use crate::stats::ProbeStats;
-use crate::stream::fold_frame;
+use crate::stream::fold;
 use crate::summary::summary;
 use crate::windows::{counting_times, union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
@@ -142,30 +143,6 @@ pub(crate) fn read_logs(
     Ok(agents)
 }
 
-/// The frames stacked into one, sorted by start (one is cloned as it is).
-fn stack<'a>(mut frames: impl Iterator<Item = &'a DataFrame>) -> Result<DataFrame> {
-    let Some(first) = frames.next() else {
-        return Err(Error::NoProbes {
-            what: "no probe log to merge".into(),
-        });
-    };
-    let mut all = first.clone();
-    let mut several = false;
-    for f in frames {
-        all.vstack_mut(f)?;
-        several = true;
-    }
-    if !several {
-        return Ok(all);
-    }
-    let mut all = all.sort(
-        ["t"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )?;
-    all.rechunk_mut();
-    Ok(all)
-}
-
 /// Reads the timeline, sorted by time.
 fn read_timeline(path: &Path) -> Result<Vec<Event>> {
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
@@ -218,9 +195,8 @@ pub(crate) fn auto_bin_ns(span_ns: i64) -> i64 {
 pub struct Analysis {
     /// The report.
     pub report: Report,
-    /// Every probe of every agent, sorted by start: `t, lat, outcome, class,
-    /// backend`.
-    pub(crate) probes: DataFrame,
+    /// Every probe of every agent, walked in start order.
+    pub(crate) probes: Probes,
     /// Backend names: id `i` in `probes` is `backends[i - 1]` (0: none).
     pub(crate) backends: Vec<String>,
 }
@@ -283,41 +259,36 @@ impl Analysis {
             control.iter_mut().for_each(|c| *c = false);
         }
         let rolled: Vec<usize> = (0..frames.len()).filter(|&i| !control[i]).collect();
-        let merged = stack(frames.iter())?;
-        let merged_rolled = if rolled.len() < frames.len() {
-            Some(stack(rolled.iter().map(|&i| &frames[i]))?)
-        } else {
-            None
-        };
-        let merged_view = merged_rolled.as_ref().unwrap_or(&merged);
         debug!(elapsed = ?clock.elapsed(), "frames built");
         // Each agent's frame, then the merged view's, folded in one pass
         // each, the agents' side by side.
         let mut folded: Vec<(Tables, ProbeStats)> = std::thread::scope(|scope| {
             let handles: Vec<_> = frames
                 .iter()
-                .map(|f| scope.spawn(move || fold_frame(f, ctx, rollout)))
+                .map(|f| scope.spawn(move || fold(&Probes::new(vec![f.clone()]), ctx, rollout)))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect::<PolarsResult<Vec<_>>>()
         })?;
+        // The merged view walks the rolled agents' frames in one start
+        // order: no stacked copy.
         let merged_stats = if rolled.len() > 1 {
-            let (t, st) = fold_frame(merged_view, ctx, rollout)?;
+            let view = Probes::new(rolled.iter().map(|&i| frames[i].clone()).collect());
+            let (t, st) = fold(&view, ctx, rollout)?;
             folded.push((t, st.clone()));
             Some(st)
         } else {
             None
         };
-        drop(merged_rolled);
         // Each agent's start times and classes outlive the frames: the edges
         // of partial windows are read from them.
         let edge_cols = frames
             .iter()
             .map(|f| Ok((f.column("t")?.clone(), f.column("class")?.clone())))
             .collect::<PolarsResult<Vec<_>>>()?;
-        drop(frames);
+        let probes = Probes::new(frames);
         let (tables, mut stats): (Vec<Tables>, Vec<ProbeStats>) = folded.into_iter().unzip();
         debug!(elapsed = ?clock.elapsed(), "queries collected");
 
@@ -415,7 +386,7 @@ impl Analysis {
         };
         Ok(Analysis {
             report,
-            probes: merged,
+            probes,
             backends: names,
         })
     }

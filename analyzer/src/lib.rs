@@ -32,6 +32,7 @@ mod markdown;
 mod options;
 mod output;
 pub mod plot;
+mod probes;
 mod query;
 pub mod race;
 pub mod report;

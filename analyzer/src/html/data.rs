@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::Analysis;
 use crate::load::{CLASS_FAIL, CLASS_OK};
+use crate::probes::Row;
 use crate::windows::outcome_name;
 
 /// Time columns of the thinning grid over the whole run, and over the
@@ -59,22 +60,8 @@ pub(crate) struct ChartData {
 
 impl ChartData {
     pub(crate) fn new(a: &Analysis) -> PolarsResult<ChartData> {
-        let df = &a.probes;
-        let t = df.column("t")?.i64()?.rechunk();
-        let lat = df.column("lat")?.i64()?.rechunk();
-        let class = df.column("class")?.u32()?.rechunk();
-        let outcome = df.column("outcome")?.u32()?.rechunk();
-        let backend = df.column("backend")?.u32()?.rechunk();
-        let (t, lat, class, outcome, backend) = (
-            t.cont_slice()?,
-            lat.cont_slice()?,
-            class.cont_slice()?,
-            outcome.cont_slice()?,
-            backend.cont_slice()?,
-        );
         let r = &a.report;
-        let t0 = t.first().copied().unwrap_or(0);
-        let t1 = t.last().copied().unwrap_or(t0);
+        let (t0, t1) = a.probes.span()?.unwrap_or((0, 0));
         let secs = |ns: i64| (ns - t0) as f64 / 1e9;
         // Log rows from 1 us to the slowest ok probe.
         let top_ns = r
@@ -88,53 +75,51 @@ impl ChartData {
         let dense = r
             .rollout
             .map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000));
-        let cell = |k: usize| -> usize {
-            let l = (lat[k].max(1_000) as f64).ln();
+        let cell = |p: &Row| -> usize {
+            let l = (p.lat.max(1_000) as f64).ln();
             let row = (((l - lo) / (hi - lo)).clamp(0.0, 1.0) * (ROWS - 1) as f64) as usize;
             let col = match dense {
-                Some((d0, d1)) if t[k] >= d0 && t[k] <= d1 => {
-                    COLS_ALL + grid(t[k] - d0, d1 - d0, COLS_ROLLOUT)
+                Some((d0, d1)) if p.t >= d0 && p.t <= d1 => {
+                    COLS_ALL + grid(p.t - d0, d1 - d0, COLS_ROLLOUT)
                 }
-                _ => grid(t[k] - t0, t1 - t0, COLS_ALL),
+                _ => grid(p.t - t0, t1 - t0, COLS_ALL),
             };
             col * ROWS + row.min(ROWS - 1)
         };
         let mut taken = vec![false; (COLS_ALL + COLS_ROLLOUT) * ROWS];
         let mut ok = Points::default();
-        let mut failed_idx = Vec::new();
+        let mut failed_rows: Vec<Row> = Vec::new();
         let mut ok_total = 0;
         let bid = |b: u32| i32::try_from(b).map_or(-1, |b| b - 1);
-        for k in 0..t.len() {
-            match class[k] {
-                CLASS_OK => {
-                    ok_total += 1;
-                    let c = cell(k);
-                    if !taken[c] {
-                        taken[c] = true;
-                        ok.t.push(secs(t[k]));
-                        ok.ms.push(lat[k] as f64 / 1e6);
-                        ok.backend.push(bid(backend[k]));
-                    }
+        a.probes.for_each(|p| match p.class {
+            CLASS_OK => {
+                ok_total += 1;
+                let c = cell(&p);
+                if !taken[c] {
+                    taken[c] = true;
+                    ok.t.push(secs(p.t));
+                    ok.ms.push(p.lat as f64 / 1e6);
+                    ok.backend.push(bid(p.backend));
                 }
-                CLASS_FAIL => failed_idx.push(k),
-                _ => {}
             }
-        }
-        if failed_idx.len() > FAIL_DEDUP_ABOVE {
-            let key = |k: usize| (grid(t[k] - t0, t1 - t0, COLS_ROLLOUT * 10), outcome[k]);
-            failed_idx.dedup_by_key(|k| key(*k));
+            CLASS_FAIL => failed_rows.push(p),
+            _ => {}
+        })?;
+        if failed_rows.len() > FAIL_DEDUP_ABOVE {
+            let key = |p: &Row| (grid(p.t - t0, t1 - t0, COLS_ROLLOUT * 10), p.outcome);
+            failed_rows.dedup_by_key(|p| key(p));
         }
         let mut kinds: Vec<String> = Vec::new();
         let mut failed = Points::default();
-        for k in failed_idx {
-            let name = outcome_name(outcome[k]);
+        for p in failed_rows {
+            let name = outcome_name(p.outcome);
             let i = kinds.iter().position(|n| *n == name).unwrap_or_else(|| {
                 kinds.push(name);
                 kinds.len() - 1
             });
-            failed.t.push(secs(t[k]));
-            failed.ms.push(lat[k] as f64 / 1e6);
-            failed.backend.push(bid(backend[k]));
+            failed.t.push(secs(p.t));
+            failed.ms.push(p.lat as f64 / 1e6);
+            failed.backend.push(bid(p.backend));
             failed.kind.push(u16::try_from(i).unwrap_or(u16::MAX));
         }
         Ok(ChartData {

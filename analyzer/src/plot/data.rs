@@ -37,21 +37,9 @@ pub(crate) struct PlotData {
 impl PlotData {
     /// Reduces the analysis's probes.
     pub(crate) fn new(a: &Analysis) -> PolarsResult<PlotData> {
-        let df = &a.probes;
-        let t = df.column("t")?.i64()?.rechunk();
-        let lat = df.column("lat")?.i64()?.rechunk();
-        let class = df.column("class")?.u32()?.rechunk();
-        let outcome = df.column("outcome")?.u32()?.rechunk();
-        let (t, lat, class, outcome) = (
-            t.cont_slice()?,
-            lat.cont_slice()?,
-            class.cont_slice()?,
-            outcome.cont_slice()?,
-        );
-        let Some(&t0) = t.first() else {
+        let Some((t0, t1)) = a.probes.span()? else {
             return Ok(PlotData::default());
         };
-        let t1 = t.last().copied().unwrap_or(t0);
         let span_ns = (t1 - t0).max(1);
         let p999 = a
             .report
@@ -66,11 +54,11 @@ impl PlotData {
         let mut cells = vec![false; gw * gh];
         let mut clipped = 0;
         let mut failed = Vec::new();
-        for k in 0..t.len() {
-            let x = ((t[k] - t0) as f64 / span_ns as f64 * (gw - 1) as f64) as usize;
-            match class[k] {
+        a.probes.for_each(|p| {
+            let x = ((p.t - t0) as f64 / span_ns as f64 * (gw - 1) as f64) as usize;
+            match p.class {
                 CLASS_OK => {
-                    let y = lat[k] as f64 / top_ns;
+                    let y = p.lat as f64 / top_ns;
                     if y > 1.0 {
                         clipped += 1;
                     }
@@ -78,11 +66,11 @@ impl PlotData {
                     cells[row * gw + x.min(gw - 1)] = true;
                 }
                 CLASS_FAIL => {
-                    failed.push((x as u32, outcome[k], t[k]));
+                    failed.push((x as u32, p.outcome, p.t));
                 }
                 _ => {}
             }
-        }
+        })?;
         if failed.len() > FAIL_DEDUP_ABOVE {
             failed.sort_unstable_by_key(|&(x, o, _)| (x, o));
             failed.dedup_by_key(|&mut (x, o, _)| (x, o));

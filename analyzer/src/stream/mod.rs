@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
+use crate::probes::Probes;
 use crate::query::{Ctx, Tables};
 use crate::report::{ProbeInterval, Span};
 use crate::stats::{ProbeStats, phase, quantiles};
@@ -295,29 +296,24 @@ impl Fold {
     }
 }
 
-/// Folds a probe frame sorted by `t` (the run's bin width and backend
+/// Folds probes walked in start order (the run's bin width and backend
 /// count in `ctx`).
-pub(crate) fn fold_frame(
-    df: &DataFrame,
+pub(crate) fn fold(
+    probes: &Probes,
     ctx: Ctx,
     rollout: Option<Span>,
 ) -> PolarsResult<(Tables, ProbeStats)> {
-    let t = df.column("t")?.i64()?.rechunk();
-    let lat = df.column("lat")?.i64()?.rechunk();
-    let outcome = df.column("outcome")?.u32()?.rechunk();
-    let class = df.column("class")?.u32()?.rechunk();
-    let backend = df.column("backend")?.u32()?.rechunk();
-    let (t, lat, outcome, class, backend) = (
-        t.cont_slice()?,
-        lat.cont_slice()?,
-        outcome.cont_slice()?,
-        class.cont_slice()?,
-        backend.cont_slice()?,
-    );
     let mut fold = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns));
-    for k in 0..t.len() {
-        fold.push(t[k], lat[k], outcome[k], class[k], backend[k])
-            .map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let mut first_error = None;
+    probes.for_each(|r| {
+        if first_error.is_none()
+            && let Err(e) = fold.push(r.t, r.lat, r.outcome, r.class, r.backend)
+        {
+            first_error = Some(e);
+        }
+    })?;
+    if let Some(e) = first_error {
+        polars_bail!(ComputeError: "{e}");
     }
     fold.finish(ctx.bin_ns)
 }
