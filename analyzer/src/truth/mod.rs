@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use seamless_proto::GroundTruth;
 use seamless_proto::run::REPORT_JSON;
 
-use crate::{AnalyzeOptions, Error, Report, Result, analyze};
+use crate::{AnalyzeOptions, Error, Report, Result};
 
 mod render;
 mod tail;
@@ -310,14 +310,19 @@ pub fn check(
 /// analysis with `opts`; the ground truth from its `run.json`.
 pub fn check_run(dir: &Path, opts: &AnalyzeOptions, reanalyze: bool) -> Result<TruthCheck> {
     let report_path = dir.join(REPORT_JSON);
-    let report = if !reanalyze && report_path.is_file() {
+    // Reanalysed, the failed probes come from the analysis's own probes:
+    // the logs are read once.
+    let (report, failed) = if !reanalyze && report_path.is_file() {
         let bytes = std::fs::read(&report_path).map_err(Error::io(&report_path))?;
-        serde_json::from_slice::<Report>(&bytes).map_err(|source| Error::Report {
+        let report = serde_json::from_slice::<Report>(&bytes).map_err(|source| Error::Report {
             path: report_path.clone(),
             source,
-        })?
+        })?;
+        (report, failed_probes(dir, opts)?)
     } else {
-        analyze(dir, opts)?
+        let analysis = crate::Analysis::run(dir, opts)?;
+        let failed = tail::failed_of(&analysis.probes)?;
+        (analysis.report, Some(failed))
     };
     let info = match seamless_proto::RunInfo::read(dir) {
         Ok(info) => Some(info),
@@ -335,6 +340,5 @@ pub fn check_run(dir: &Path, opts: &AnalyzeOptions, reanalyze: bool) -> Result<T
             what: "run",
             reason: format!("{} has no ground truth in run.json", dir.display()),
         })?;
-    let failed = failed_probes(dir, opts)?;
     Ok(check(dir, &report, &truth, failed.as_deref()))
 }

@@ -74,15 +74,34 @@ pub(super) fn failed_probes(
                 .map(|i| Failed {
                     t_ns: c.t[i],
                     total_ns: c.lat[i],
-                    kind: u8::try_from(c.outcome[i])
-                        .ok()
-                        .and_then(seamless_proto::Outcome::from_u8)
-                        .map_or("?", seamless_proto::Outcome::name),
+                    kind: kind_name(c.outcome[i]),
                 })
         })
         .collect();
     failed.sort_by_key(|f| f.t_ns);
     Ok(Some(failed))
+}
+
+/// The failed probes an analysis walked, by start.
+pub(super) fn failed_of(probes: &crate::probes::Probes) -> crate::Result<Vec<Failed>> {
+    let mut failed = Vec::new();
+    probes.for_each(|p| {
+        if p.class == crate::load::CLASS_FAIL {
+            failed.push(Failed {
+                t_ns: p.t,
+                total_ns: p.lat,
+                kind: kind_name(p.outcome),
+            });
+        }
+    })?;
+    Ok(failed)
+}
+
+fn kind_name(outcome: u32) -> &'static str {
+    u8::try_from(outcome)
+        .ok()
+        .and_then(seamless_proto::Outcome::from_u8)
+        .map_or("?", seamless_proto::Outcome::name)
 }
 
 /// What the failed probes say of the race's window `[first, last]`: the
