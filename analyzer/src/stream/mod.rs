@@ -7,13 +7,15 @@
 //! over the whole probe frame gave before (kept in `oracle` as the tests'
 //! reference), so windows and summaries are built by the same code;
 //! `tests` holds the two to agreement on a synthetic run and every kept
-//! lab log. It is the first part of analysing runs too large to hold in
-//! memory: it takes probes one at a time. What still grows with the probe
-//! count: the exact quantiles keep each ok latency and each gap (16 bytes
-//! a probe), and the frame is still built for the plots and the edges of
-//! partial windows.
+//! lab log. It takes probes one at a time and holds what the answer
+//! needs: the quantiles are exact from two passes over bucket counts
+//! (`exact`), the bins a bounded number (`bins`), the runs two per window
+//! of failures. What still grows with the probe count is the frame the
+//! probes are walked from (also read by the plots and the edges of partial
+//! windows).
 
 mod bins;
+mod exact;
 
 use std::collections::BTreeMap;
 
@@ -22,9 +24,11 @@ use polars::prelude::*;
 use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
 use crate::probes::Probes;
 use crate::query::{Ctx, Tables};
+use crate::report::LatencyPhase;
 use crate::report::{ProbeInterval, Span};
-use crate::stats::{ProbeStats, phase, quantiles};
+use crate::stats::ProbeStats;
 use bins::FineBins;
+use exact::{Hist, Pick};
 
 /// One run of equal failure state over the non-local probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +64,11 @@ pub(crate) struct Fold {
     non_local: i64,
     first: Option<i64>,
     last: i64,
-    gaps: Vec<i64>,
-    /// Ok latencies in start order: the rollout's phases are runs of it.
-    ok: Vec<i64>,
-    /// Ok probes before the rollout and during it.
-    ok_before: usize,
-    ok_during: usize,
+    /// Gaps between consecutive starts, counted by bucket.
+    gaps: Hist,
+    /// Ok latency by bucket: all, then before, during and after the
+    /// rollout.
+    lat: [Hist; 4],
 }
 
 /// A probe that came before the one before it: the fold needs start order.
@@ -93,10 +96,8 @@ impl Fold {
             non_local: 0,
             first: None,
             last: i64::MIN,
-            gaps: Vec::new(),
-            ok: Vec::new(),
-            ok_before: 0,
-            ok_during: 0,
+            gaps: Hist::default(),
+            lat: Default::default(),
         }
     }
 
@@ -138,13 +139,9 @@ impl Fold {
             b.last = Some(t);
         }
         if class == CLASS_OK {
-            self.ok.push(lat);
-            if let Some(r) = self.rollout {
-                if t < r.start_ns {
-                    self.ok_before += 1;
-                } else if t <= r.end_ns {
-                    self.ok_during += 1;
-                }
+            self.lat[0].push(lat);
+            if let Some(p) = phase_of(self.rollout, t) {
+                self.lat[p].push(lat);
             }
         }
         if class == CLASS_LOCAL {
@@ -190,8 +187,13 @@ impl Fold {
     }
 
     /// The tables (bins `bin_ns` wide, the run's width: see
-    /// [`Fold::bin_ns_for`]) and statistics, as the frame path gives them.
-    pub(crate) fn finish(mut self, bin_ns: i64) -> PolarsResult<(Tables, ProbeStats)> {
+    /// [`Fold::bin_ns_for`]) and statistics, as the frame path gives them;
+    /// `probes` are the probes folded, walked again for the quantiles.
+    pub(crate) fn finish(
+        mut self,
+        bin_ns: i64,
+        probes: &Probes,
+    ) -> PolarsResult<(Tables, ProbeStats)> {
         let (runs, fail_combos) = (self.runs_frame()?, self.combos_frame()?);
         let (outcomes, backends) = (self.outcomes_frame()?, self.backends_frame()?);
         let bins = std::mem::replace(&mut self.bins, FineBins::new(0, None));
@@ -202,18 +204,45 @@ impl Fold {
             bins: bins.frame(bin_ns)?,
             backends,
         };
-        let g = quantiles(&mut self.gaps, &[0.5, 0.99]);
+        // The second pass: the values of the buckets the quantiles fall in.
+        let mut gaps = Pick::new(self.gaps.targets(&GAP_QUANTILES));
+        let mut lat: Vec<Pick> = self
+            .lat
+            .iter()
+            .map(|h| Pick::new(h.targets(&LATENCY_QUANTILES)))
+            .collect();
+        let mut prev = None;
+        probes.for_each(|r| {
+            if let Some(p) = prev {
+                gaps.push(r.t - p);
+            }
+            prev = Some(r.t);
+            if r.class == CLASS_OK {
+                lat[0].push(r.lat);
+                if let Some(p) = phase_of(self.rollout, r.t) {
+                    lat[p].push(r.lat);
+                }
+            }
+        })?;
+        let g = gaps.finish(GAP_QUANTILES.len());
+        let mut picked = lat.into_iter();
         let mut latency = Vec::new();
-        if self.rollout.is_some() {
-            let (before, rest) = self.ok.split_at_mut(self.ok_before);
-            let (during, after) = rest.split_at_mut(self.ok_during);
-            latency.extend(phase("before", before));
-            latency.extend(phase("during", during));
-            latency.extend(phase("after", after));
-        }
-        // Last: selecting over the whole vector mixes the phases.
-        if let Some(all) = phase("all", &mut self.ok) {
-            latency.insert(0, all);
+        for (k, name) in ["all", "before", "during", "after"].into_iter().enumerate() {
+            let q = picked.next().map(|p| p.finish(LATENCY_QUANTILES.len()));
+            let h = &self.lat[k];
+            if h.n() == 0 || (k > 0 && self.rollout.is_none()) {
+                continue;
+            }
+            let q = q.unwrap_or_default();
+            latency.push(LatencyPhase {
+                phase: name.to_owned(),
+                count: h.n(),
+                p50_ns: q[0],
+                p90_ns: q[1],
+                p99_ns: q[2],
+                p999_ns: q[3],
+                max_ns: h.max(),
+            });
         }
         let stats = ProbeStats {
             first_ns: self.first.unwrap_or(0),
@@ -303,7 +332,17 @@ pub(crate) fn fold(
     ctx: Ctx,
     rollout: Option<Span>,
 ) -> PolarsResult<(Tables, ProbeStats)> {
-    let mut fold = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns));
+    first_pass(probes, ctx.backends, rollout, Some(ctx.bin_ns))?.finish(ctx.bin_ns, probes)
+}
+
+/// The first pass over `probes`: a fold to finish.
+pub(crate) fn first_pass(
+    probes: &Probes,
+    backends: u32,
+    rollout: Option<Span>,
+    bin_ns: Option<i64>,
+) -> PolarsResult<Fold> {
+    let mut fold = Fold::new(backends, rollout, bin_ns);
     let mut first_error = None;
     probes.for_each(|r| {
         if first_error.is_none()
@@ -315,7 +354,25 @@ pub(crate) fn fold(
     if let Some(e) = first_error {
         polars_bail!(ComputeError: "{e}");
     }
-    fold.finish(ctx.bin_ns)
+    Ok(fold)
+}
+
+/// Ok latency quantiles reported, ascending.
+const LATENCY_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+/// Probe interval quantiles reported.
+const GAP_QUANTILES: [f64; 2] = [0.5, 0.99];
+
+/// The rollout phase of a start, as an index of `Fold::lat`: 1 before, 2
+/// during (start and end included), 3 after; none without a rollout.
+fn phase_of(rollout: Option<Span>, t: i64) -> Option<usize> {
+    let r = rollout?;
+    Some(if t < r.start_ns {
+        1
+    } else if t <= r.end_ns {
+        2
+    } else {
+        3
+    })
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::Fold;
 use super::oracle::{collect, plans, probe_stats};
+use super::{Fold, first_pass};
 use crate::AnalyzeOptions;
 use crate::load::read_log;
+use crate::probes::Probes;
 use crate::query::{Ctx, probe_frame};
 use crate::report::{Span, Summary, Window};
 use crate::summary::summary;
@@ -46,24 +47,12 @@ fn both(path: &Path) -> Vec<(Answer, Answer)> {
         let (w, _) = windows(&tables, &names, &opts, &log.name).unwrap();
         let by_frame = (w.clone(), summary(&tables, st, w, &names, bin_ns).unwrap());
 
-        let mut fold = Fold::new(names.len() as u32, rollout, None);
-        let lat = frame.column("lat").unwrap().i64().unwrap();
-        let outcome = frame.column("outcome").unwrap().u32().unwrap();
-        let class = frame.column("class").unwrap().u32().unwrap();
-        let backend = frame.column("backend").unwrap().u32().unwrap();
-        for k in 0..frame.height() {
-            fold.push(
-                t.get(k).unwrap(),
-                lat.get(k).unwrap(),
-                outcome.get(k).unwrap(),
-                class.get(k).unwrap(),
-                backend.get(k).unwrap(),
-            )
-            .unwrap();
-        }
+        // Fine bins widened as the fold goes, the width chosen at the end.
+        let probes = Probes::new(vec![frame.clone()]);
+        let fold = first_pass(&probes, names.len() as u32, rollout, None).unwrap();
         assert_eq!(fold.span(), Some((first, last)));
         assert_eq!(fold.bin_ns_for(last - first), bin_ns);
-        let (tables, st) = fold.finish(bin_ns).unwrap();
+        let (tables, st) = fold.finish(bin_ns, &probes).unwrap();
         let (w, _) = windows(&tables, &names, &opts, &log.name).unwrap();
         let by_fold = (w.clone(), summary(&tables, st, w, &names, bin_ns).unwrap());
         out.push((by_frame, by_fold));
@@ -155,46 +144,7 @@ fn time_the_fold_against_the_frame() {
     let _st = probe_stats(&frame, None).unwrap();
     eprintln!("frame path: {:?}", clock.elapsed());
     let clock = std::time::Instant::now();
-    let mut fold = Fold::new(names.len() as u32, None, Some(1_000_000_000));
-    let t = frame
-        .column("t")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .cont_slice()
-        .unwrap();
-    let lat = frame
-        .column("lat")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .cont_slice()
-        .unwrap();
-    let outcome = frame
-        .column("outcome")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .cont_slice()
-        .unwrap();
-    let class = frame
-        .column("class")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .cont_slice()
-        .unwrap();
-    let backend = frame
-        .column("backend")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .cont_slice()
-        .unwrap();
-    for k in 0..t.len() {
-        fold.push(t[k], lat[k], outcome[k], class[k], backend[k])
-            .unwrap();
-    }
-    let _ = fold.finish(1_000_000_000).unwrap();
+    let probes = Probes::new(vec![frame]);
+    let _ = super::fold(&probes, ctx, None).unwrap();
     eprintln!("fold: {:?}", clock.elapsed());
 }
