@@ -9,8 +9,8 @@
 //! `tests` holds the two to agreement on a synthetic run and every kept
 //! lab log. It takes probes one at a time and holds what the answer
 //! needs: the quantiles are exact from two passes over bucket counts
-//! (`exact`), the bins a bounded number (`bins`), the runs two per window
-//! of failures. What still grows with the probe count is the frame the
+//! (`exact`), the bins a bounded number (`bins`), the runs about two per
+//! run of failed probes. What still grows with the probe count is the frame the
 //! probes are walked from (also read by the plots and the edges of partial
 //! windows).
 
