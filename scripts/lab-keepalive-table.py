@@ -42,7 +42,7 @@ def agent(rep, mode):
 def row(matrix, scenario, runs):
     new_failed, reuse_failed, broken, opening, kept, closed = [], [], [], [], [], []
     kinds = {}
-    with_new = with_reuse = 0
+    with_new = with_reuse = sigterms = 0
     for info, rep in runs:
         t = info["ground_truth"]
         n, r = agent(rep, "new"), agent(rep, "reuse")
@@ -57,16 +57,17 @@ def row(matrix, scenario, runs):
         for k, v in c["broken_by_kind"].items():
             kinds[k] = kinds.get(k, 0) + v
         conns = t.get("old_backend_conns") or {}
-        kept.append(conns.get("kept_alive", 0))
-        if conns.get("all_closed_ns") and conns.get("kept_alive"):
-            closed.append(conns["all_closed_ns"] - t["sigterm_ns"])
+        kept.append(conns.get("open_at_start", 0))
+        if conns.get("all_closed_ns") and t.get("old_backend_stopped_ns"):
+            closed.append(conns["all_closed_ns"] - t["old_backend_stopped_ns"])
+        sigterms += "sigterm_ns" in t
     nruns = len(runs)
     kinds_s = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "-"
     closed_s = ms(statistics.median(closed)) if closed else "-"
     return (
         f"| {matrix} | {scenario} | {with_new}/{nruns} | {rng(new_failed)} "
         f"| {with_reuse}/{nruns} | {rng(reuse_failed)} | {rng(broken)} | {kinds_s} "
-        f"| {rng(opening)} | {rng(kept)} | {closed_s} |"
+        f"| {rng(opening)} | {rng(kept)} | {closed_s} | {sigterms}/{nruns} |"
     )
 
 
@@ -76,9 +77,10 @@ def main():
         "| matrix (shutdown-client) | scenario | new: runs with failures | new: failed a run "
         "| reuse: runs with failures | reuse: failed a run | broken kept-alive connections a run "
         "| broken, by kind (all runs) | reuse: new connections failing a run "
-        "| old pod's kept-alive connections at deletion | last one closed, ms from SIGTERM (median) |"
+        "| connections open on the old pod at its deletion | the last of them closed, ms from the listener's close (median) "
+        "| runs where kubelet sent SIGTERM |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     order = ["fast-careful", "graceful-careful", "fast-naive", "graceful-naive"]
     matrices = sorted((d for d in out.iterdir() if d.is_dir()), key=lambda d: (order.index(d.name) if d.name in order else 99, d.name))
     for m in matrices:

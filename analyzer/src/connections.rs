@@ -135,8 +135,9 @@ pub struct RelativeTo {
     /// old pod refused connects), `endpoint_removed` (the EndpointSlice
     /// update after the deletion, the controller's watch), `rule_removed`
     /// (the old endpoint out of the probing node's rules), or
-    /// `backend_conns_closing` (the old backend's first connection closed,
-    /// the ground truth's `old_backend_conns`).
+    /// `backend_conns_closing` and `backend_conns_closed` (the old
+    /// backend's first kept-alive connection gone, and the last: the ground
+    /// truth's `old_backend_conns`).
     pub moment: String,
     /// When it happened, ns.
     pub at_ns: i64,
@@ -186,6 +187,10 @@ pub(crate) fn moments(truth: Option<&GroundTruth>, events: &[EventMark]) -> Vec<
         (
             "backend_conns_closing",
             truth.and_then(|t| t.old_backend_conns.as_ref()?.first_closed_ns),
+        ),
+        (
+            "backend_conns_closed",
+            truth.and_then(|t| t.old_backend_conns.as_ref()?.all_closed_ns),
         ),
     ]
     .into_iter()
@@ -264,6 +269,32 @@ fn offset(ns: Option<i64>) -> String {
         Some(n) => format!("-{}", crate::markdown::fmt_ns(-n)),
         None => "-".into(),
     }
+}
+
+/// One reuse row's facts in a sentence (report.html's summary).
+pub(crate) fn sentence(name: &str, c: &Connections) -> String {
+    let sigterm = c
+        .relative
+        .iter()
+        .find(|r| r.moment == "sigterm")
+        .and_then(|r| Some((r.first_broken_ns?, r.last_broken_ns?)))
+        .map(|(a, b)| {
+            format!(
+                ", {} .. {} from the SIGTERM",
+                offset(Some(a)),
+                offset(Some(b))
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{name}: {} kept-alive connections; {} broke ({}){sigterm}; {} new ones failed their first request; \
+         {} closed by the server between requests, found before the next one (no request lost).",
+        c.connections,
+        c.broken,
+        kinds(&c.broken_by_kind),
+        c.failed_opening,
+        c.server_closes
+    )
 }
 
 /// `report.md`'s *Reused connections* section: one table of the reuse
@@ -429,6 +460,17 @@ mod tests {
     }
 
     #[test]
+    fn the_sentence_tells_the_breaks_from_the_sigterm() {
+        let c = facts(&tally(), None, &[("sigterm".to_owned(), 98)]);
+        assert_eq!(
+            sentence("node-c/reuse", &c),
+            "node-c/reuse: 5 kept-alive connections; 1 broke (reset 1), +2 ns .. +2 ns from the SIGTERM; \
+             1 new ones failed their first request; 1 closed by the server between requests, found \
+             before the next one (no request lost)."
+        );
+    }
+
+    #[test]
     fn moments_prefer_the_ground_truth_and_sort_by_time() {
         let ev = |ts_ns, kind: &str| EventMark {
             ts_ns,
@@ -456,6 +498,7 @@ mod tests {
             old_rule_removed_ns: Some(25),
             old_backend_conns: Some(seamless_proto::run::BackendConns {
                 first_closed_ns: Some(13),
+                all_closed_ns: Some(14),
                 ..Default::default()
             }),
             ..Default::default()
@@ -466,6 +509,7 @@ mod tests {
             [
                 ("sigterm".to_owned(), 12),
                 ("backend_conns_closing".to_owned(), 13),
+                ("backend_conns_closed".to_owned(), 14),
                 ("listener_closed".to_owned(), 20),
                 ("rule_removed".to_owned(), 25),
                 ("endpoint_removed".to_owned(), 30),

@@ -58,6 +58,15 @@ pub fn report_html(a: &Analysis) -> Result<String> {
         }
         summary.push_str("</table>");
     }
+    for a in &r.agents {
+        if let Some(c) = &a.connections {
+            let _ = write!(
+                summary,
+                "<p>{}</p>",
+                esc(&crate::connections::sentence(&a.name, c))
+            );
+        }
+    }
     for w in &r.warnings {
         let _ = write!(summary, "<p class=\"warn\">{}</p>", esc(w));
     }

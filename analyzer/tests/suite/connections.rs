@@ -185,6 +185,17 @@ fn the_reports_connection_facts_are_what_the_server_did() {
     let json = serde_json::to_value(&r).unwrap();
     crate::outputs::assert_valid(&crate::outputs::schema(), &json);
     assert!(json["agents"][0].get("connections").is_none());
+    let html = seamless_analyzer::html::report_html(
+        &seamless_analyzer::Analysis::run(dir.path(), &AnalyzeOptions::default()).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        html.contains(&format!(
+            "node-c/reuse: {} kept-alive connections; {} broke",
+            c.connections, c.broken
+        )),
+        "report.html's summary"
+    );
     let md = markdown(&r);
     assert!(md.contains("## Reused connections"), "{md}");
     assert!(

@@ -14,6 +14,7 @@ mod connections;
 mod control;
 mod golden;
 mod html;
+mod keepalive_results;
 mod modes;
 mod outputs;
 mod properties;

@@ -107,9 +107,12 @@ pub fn watch(
 /// after is a kept-alive one (a new connection a probe closes in a few ms).
 pub const KEPT: Duration = Duration::from_millis(50);
 
-/// [`watch`] in the calling thread's namespace. The connections timed are
-/// those open at the start and still open [`KEPT`] later: the first and
-/// the last of them to close give `first_closed_ns` and `all_closed_ns`.
+/// [`watch`] in the calling thread's namespace. `all_closed_ns` is when
+/// none of the connections open at the start was left (a new-mode probe's
+/// own connection ends within a few ms, so a later time is the backend's
+/// closing of the kept-alive ones, however soon it comes); `first_closed_ns`
+/// when the first of those still open [`KEPT`] later went (none when the
+/// backend closed everything sooner).
 pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
     let until = Instant::now() + budget;
     let start_ns = now_ns();
@@ -125,12 +128,12 @@ pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
         listener_gone_ns: (!first.listening).then_some(start_ns),
     };
     let kept_at = Instant::now() + KEPT;
-    // Until KEPT has passed: the start's connections still open.
-    let mut kept: Option<std::collections::BTreeSet<String>> = None;
+    // The start's connections still open; and, from KEPT on, those of them
+    // that were still open then.
     let mut open = first.keys.clone();
+    let mut kept: Option<std::collections::BTreeSet<String>> = None;
     loop {
-        let done_conns = kept.as_ref().is_some_and(|k| k.is_empty());
-        if Instant::now() >= until || (done_conns && w.listener_gone_ns.is_some()) {
+        if Instant::now() >= until || (open.is_empty() && w.listener_gone_ns.is_some()) {
             break;
         }
         std::thread::sleep(POLL);
@@ -142,19 +145,19 @@ pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
         if !st.listening && w.listener_gone_ns.is_none() {
             w.listener_gone_ns = Some(at);
         }
+        let before = open.len();
         open.retain(|k| st.keys.contains(k));
+        if open.is_empty() && before > 0 {
+            w.conns.all_closed_ns = Some(at);
+        }
         if kept.is_none() && Instant::now() >= kept_at {
             w.conns.kept_alive = open.len() as u32;
             kept = Some(open.clone());
-        }
-        if let Some(k) = kept.as_mut() {
-            let before = k.len();
+        } else if let Some(k) = kept.as_mut() {
+            let n = k.len();
             k.retain(|key| st.keys.contains(key));
-            if k.len() < before && w.conns.first_closed_ns.is_none() {
+            if k.len() < n && w.conns.first_closed_ns.is_none() {
                 w.conns.first_closed_ns = Some(at);
-            }
-            if k.is_empty() && before > 0 {
-                w.conns.all_closed_ns = Some(at);
             }
         }
     }
@@ -240,5 +243,31 @@ mod tests {
         assert!(before <= first && first <= middle, "{w:?}");
         assert!(middle <= all && all <= after, "{w:?}");
         assert!(w.listener_gone_ns.is_some_and(|t| t >= middle));
+    }
+
+    #[test]
+    fn a_close_sooner_than_kept_is_still_timed() {
+        // As a fast shutdown without preStop: the pool's connections go a
+        // few ms after the deletion, before any counts as kept-alive.
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.2:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (srv, peer) = l.accept().unwrap();
+        assert_ne!(
+            peer.ip(),
+            l.local_addr().unwrap().ip(),
+            "a client from 127.0.0.1"
+        );
+        let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(10));
+        let before = now_ns();
+        drop((srv, l));
+        let w = h.join().unwrap().unwrap();
+        drop(c);
+        assert_eq!((w.conns.open_at_start, w.conns.kept_alive), (1, 0), "{w:?}");
+        assert_eq!(w.conns.first_closed_ns, None);
+        let all = w.conns.all_closed_ns.unwrap();
+        assert!(all >= before && all - before < 1_000_000_000, "{w:?}");
     }
 }

@@ -132,10 +132,13 @@ pub struct BackendConns {
     pub kept_alive: u32,
     /// The most seen open at once during the watch.
     pub max_open: u32,
-    /// When the first kept-alive connection was gone, ns.
+    /// When the first kept-alive connection was gone, ns (none when the
+    /// backend closed them all within those 50 ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_closed_ns: Option<i64>,
-    /// When the last was gone, ns.
+    /// When none of the connections open at the start was left, ns: a
+    /// new connection's probe ends within a few ms, so a later time is the
+    /// backend's closing of the kept-alive ones, however soon it came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_closed_ns: Option<i64>,
     /// How often the table was read, ns.
