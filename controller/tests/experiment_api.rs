@@ -161,6 +161,15 @@ const PREFLIGHT: [&str; 3] = [
     "GET /api/v1/namespaces/demo/services/web",
 ];
 
+/// The only writes: one object created in `collection`, then `object`
+/// deleted.
+fn created_then_deleted(fake: &Fake, collection: &str, object: &str) {
+    assert_eq!(
+        writes(fake),
+        [format!("POST {collection}"), format!("DELETE {object}")]
+    );
+}
+
 fn writes(fake: &Fake) -> Vec<String> {
     fake.requests()
         .iter()
@@ -308,13 +317,7 @@ async fn an_agent_that_cannot_start_is_deleted() {
             .count()
             >= 1
     );
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /api/v1/namespaces/demo/pods".to_string(),
-            format!("DELETE {AGENT_PATH}")
-        ]
-    );
+    created_then_deleted(&r.fake, "/api/v1/namespaces/demo/pods", AGENT_PATH);
     assert_eq!(
         labels.last().unwrap(),
         &format!("GET {AGENT_PATH}"),
@@ -374,13 +377,7 @@ async fn a_forbidden_create_names_the_verb_and_cleans_up() {
     assert_eq!(r.err().exit_code(), 4);
     // The create may have happened before the answer was lost: deleted
     // anyway (a 404 is fine).
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /api/v1/namespaces/demo/pods".to_string(),
-            format!("DELETE {AGENT_PATH}")
-        ]
-    );
+    created_then_deleted(&r.fake, "/api/v1/namespaces/demo/pods", AGENT_PATH);
 }
 
 #[tokio::test]
@@ -418,13 +415,7 @@ async fn a_forbidden_pod_proxy_names_the_verb_and_cleans_up() {
         .position(|l| l.contains(":9090/proxy/"))
         .expect("a proxy request");
     assert_eq!(labels[proxy], format!("GET {AGENT_PATH}:9090/proxy/time"));
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /api/v1/namespaces/demo/pods".to_string(),
-            format!("DELETE {AGENT_PATH}")
-        ]
-    );
+    created_then_deleted(&r.fake, "/api/v1/namespaces/demo/pods", AGENT_PATH);
 }
 
 #[tokio::test]
@@ -437,13 +428,7 @@ async fn ctrl_c_while_waiting_cleans_up() {
     .await;
     assert!(matches!(r.err(), Error::Interrupted));
     assert_eq!(r.err().exit_code(), 130);
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /api/v1/namespaces/demo/pods".to_string(),
-            format!("DELETE {AGENT_PATH}")
-        ]
-    );
+    created_then_deleted(&r.fake, "/api/v1/namespaces/demo/pods", AGENT_PATH);
     assert!(
         r.fake
             .objects("pods")
@@ -636,13 +621,7 @@ async fn both_accesses_and_a_control_are_containers_of_each_agent() {
             ),
         ]
     );
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /api/v1/namespaces/demo/pods".to_string(),
-            format!("DELETE {AGENT_PATH}")
-        ]
-    );
+    created_then_deleted(&r.fake, "/api/v1/namespaces/demo/pods", AGENT_PATH);
 }
 
 #[tokio::test]
@@ -741,12 +720,10 @@ async fn agents_per_node_are_a_daemonset_whose_pods_go_with_it() {
         )
     );
     assert_eq!(r.err().exit_code(), 1);
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /apis/apps/v1/namespaces/demo/daemonsets".to_string(),
-            format!("DELETE {SET_PATH}")
-        ]
+    created_then_deleted(
+        &r.fake,
+        "/apis/apps/v1/namespaces/demo/daemonsets",
+        SET_PATH,
     );
     let requests = r.fake.requests();
     let post = requests.iter().find(|s| s.method == Method::POST).unwrap();
@@ -825,12 +802,10 @@ async fn a_daemonset_no_controller_takes_up_is_named_as_such() {
         msg.contains("no DaemonSet controller has taken up the DaemonSet after 5s"),
         "{msg}"
     );
-    assert_eq!(
-        writes(&r.fake),
-        [
-            "POST /apis/apps/v1/namespaces/demo/daemonsets".to_string(),
-            format!("DELETE {SET_PATH}")
-        ]
+    created_then_deleted(
+        &r.fake,
+        "/apis/apps/v1/namespaces/demo/daemonsets",
+        SET_PATH,
     );
 }
 
