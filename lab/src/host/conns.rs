@@ -70,11 +70,34 @@ pub fn port_state(table: &str, port: u16) -> PortState {
     st
 }
 
+/// Reads a table in one `read` where it fits: the kernel walks the table
+/// anew at each `read` from where the last left off by position, so a
+/// table read in pieces while sockets come and go can skip a line.
+fn read_table(path: &str) -> Option<String> {
+    use std::io::Read;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 20]);
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let mut text = Vec::new();
+        loop {
+            match f.read(&mut buf[..]) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+        String::from_utf8(text).ok()
+    })
+}
+
 /// Reads the table of the calling thread's network namespace.
 fn read_own(port: u16) -> Option<PortState> {
-    let v4 = std::fs::read_to_string("/proc/thread-self/net/tcp").ok()?;
+    let v4 = read_table("/proc/thread-self/net/tcp")?;
     let mut st = port_state(&v4, port);
-    if let Ok(v6) = std::fs::read_to_string("/proc/thread-self/net/tcp6") {
+    if let Some(v6) = read_table("/proc/thread-self/net/tcp6") {
         let s6 = port_state(&v6, port);
         st.established += s6.established;
         st.listening |= s6.listening;
@@ -129,35 +152,66 @@ pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
     };
     let kept_at = Instant::now() + KEPT;
     // The start's connections still open; and, from KEPT on, those of them
-    // that were still open then.
+    // that were still open then. A read of the table can miss a line while
+    // other sockets come and go, so a connection (and the listener) is gone
+    // only once two reads in a row lack it, as of the first.
     let mut open = first.keys.clone();
+    let mut absent_since: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut listener_absent: Option<i64> = None;
     let mut kept: Option<std::collections::BTreeSet<String>> = None;
     loop {
         if Instant::now() >= until || (open.is_empty() && w.listener_gone_ns.is_some()) {
             break;
         }
         std::thread::sleep(POLL);
-        let at = now_ns();
         let Some(st) = read_own(port) else {
             break;
         };
+        // When the read had seen the table: a close during the read is
+        // before this, never after.
+        let at = now_ns();
         w.conns.max_open = w.conns.max_open.max(st.established);
-        if !st.listening && w.listener_gone_ns.is_none() {
-            w.listener_gone_ns = Some(at);
+        if w.listener_gone_ns.is_none() {
+            match (st.listening, listener_absent) {
+                (true, _) => listener_absent = None,
+                (false, Some(t)) => w.listener_gone_ns = Some(t),
+                (false, None) => listener_absent = Some(at),
+            }
+        }
+        let mut closed: Vec<(String, i64)> = Vec::new();
+        for k in &open {
+            if st.keys.contains(k) {
+                absent_since.remove(k);
+            } else if let Some(&t) = absent_since.get(k) {
+                closed.push((k.clone(), t));
+            } else {
+                absent_since.insert(k.clone(), at);
+            }
         }
         let before = open.len();
-        open.retain(|k| st.keys.contains(k));
+        for (k, _) in &closed {
+            open.remove(k);
+            absent_since.remove(k);
+        }
         if open.is_empty() && before > 0 {
-            w.conns.all_closed_ns = Some(at);
+            w.conns.all_closed_ns = closed.iter().map(|&(_, t)| t).max();
         }
         if kept.is_none() && Instant::now() >= kept_at {
-            w.conns.kept_alive = open.len() as u32;
-            kept = Some(open.clone());
+            let still: std::collections::BTreeSet<String> = open
+                .iter()
+                .filter(|k| !absent_since.contains_key(*k))
+                .cloned()
+                .collect();
+            w.conns.kept_alive = still.len() as u32;
+            kept = Some(still);
         } else if let Some(k) = kept.as_mut() {
-            let n = k.len();
-            k.retain(|key| st.keys.contains(key));
-            if k.len() < n && w.conns.first_closed_ns.is_none() {
-                w.conns.first_closed_ns = Some(at);
+            let first = closed
+                .iter()
+                .filter(|(key, _)| k.remove(key))
+                .map(|&(_, t)| t)
+                .min();
+            if w.conns.first_closed_ns.is_none() {
+                w.conns.first_closed_ns = first;
             }
         }
     }
@@ -167,6 +221,20 @@ pub fn watch_here(port: u16, budget: Duration) -> Option<Watched> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs a socket test in a network namespace of its own: the watch
+    /// counts every connection on a port of its namespace's table, and the
+    /// host's, shared with every other test and process, has others (a
+    /// listener on 127.0.0.2 may even get the port of one on 127.0.0.1).
+    fn in_own_netns(test: &str, f: impl FnOnce() + Send) {
+        if seamless_testkit::skip_lab(test) {
+            return;
+        }
+        let name = format!("slt-conns-{}-{}", std::process::id(), test.len());
+        let ns = crate::host::netns::OwnedNetns::create(&name).unwrap();
+        ns.handle().run(f).unwrap();
+        ns.delete().unwrap();
+    }
 
     const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
@@ -195,79 +263,85 @@ mod tests {
 
     #[test]
     fn a_real_socket_pair_is_seen_and_its_close_is_timed() {
-        // In the test's own namespace: a listener on loopback and two
-        // client connections to it, from 127.0.0.2 (loopback too), so the
-        // peer is not the socket's own address.
-        use nix::sys::socket::{
-            AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect as connect_to, socket,
-        };
-        use std::net::{SocketAddrV4, TcpListener, TcpStream};
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let connect = || {
-            let fd = socket(
-                AddressFamily::Inet,
-                SockType::Stream,
-                SockFlag::empty(),
-                None,
-            )
-            .unwrap();
-            let from = SockaddrIn::from("127.0.0.2:0".parse::<SocketAddrV4>().unwrap());
-            bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &from).unwrap();
-            let to = SockaddrIn::from(SocketAddrV4::new([127, 0, 0, 1].into(), port));
-            connect_to(std::os::fd::AsRawFd::as_raw_fd(&fd), &to).unwrap();
-            TcpStream::from(fd)
-        };
-        let (c1, c2) = (connect(), connect());
-        let (s1, _) = l.accept().unwrap();
-        let (s2, _) = l.accept().unwrap();
-        assert_eq!(read_own(port).unwrap().established, 2);
-        let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
-        // A probe's connection, closed before KEPT: not a kept-alive one.
-        let c3 = connect();
-        let (s3, _) = l.accept().unwrap();
-        drop((c3, s3));
-        std::thread::sleep(KEPT + Duration::from_millis(30));
-        let before = now_ns();
-        drop(s1);
-        std::thread::sleep(Duration::from_millis(30));
-        let middle = now_ns();
-        drop((s2, l));
-        let w = h.join().unwrap().unwrap();
-        let after = now_ns();
-        drop((c1, c2));
-        assert_eq!(w.conns.open_at_start, 2);
-        assert_eq!(w.conns.kept_alive, 2, "{w:?}");
-        let first = w.conns.first_closed_ns.unwrap();
-        let all = w.conns.all_closed_ns.unwrap();
-        assert!(before <= first && first <= middle, "{w:?}");
-        assert!(middle <= all && all <= after, "{w:?}");
-        assert!(w.listener_gone_ns.is_some_and(|t| t >= middle));
+        in_own_netns("a_real_socket_pair_is_seen_and_its_close_is_timed", || {
+            // In the test's own namespace: a listener on loopback and two
+            // client connections to it, from 127.0.0.2 (loopback too), so the
+            // peer is not the socket's own address.
+            use nix::sys::socket::{
+                AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect as connect_to, socket,
+            };
+            use std::net::{SocketAddrV4, TcpListener, TcpStream};
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let connect = || {
+                let fd = socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    SockFlag::empty(),
+                    None,
+                )
+                .unwrap();
+                let from = SockaddrIn::from("127.0.0.2:0".parse::<SocketAddrV4>().unwrap());
+                bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &from).unwrap();
+                let to = SockaddrIn::from(SocketAddrV4::new([127, 0, 0, 1].into(), port));
+                connect_to(std::os::fd::AsRawFd::as_raw_fd(&fd), &to).unwrap();
+                TcpStream::from(fd)
+            };
+            let (c1, c2) = (connect(), connect());
+            let (s1, _) = l.accept().unwrap();
+            let (s2, _) = l.accept().unwrap();
+            assert_eq!(read_own(port).unwrap().established, 2);
+            let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
+            // A probe's connection, closed before KEPT: not a kept-alive one.
+            let c3 = connect();
+            let (s3, _) = l.accept().unwrap();
+            drop((c3, s3));
+            std::thread::sleep(KEPT + Duration::from_millis(30));
+            let before = now_ns();
+            drop(s1);
+            std::thread::sleep(Duration::from_millis(30));
+            let middle = now_ns();
+            drop((s2, l));
+            let w = h.join().unwrap().unwrap();
+            let after = now_ns();
+            drop((c1, c2));
+            // The probe's connection may be open at the watch's first read
+            // (the thread starts as it connects); it never counts as kept.
+            assert!((2..=3).contains(&w.conns.open_at_start), "{w:?}");
+            assert_eq!(w.conns.kept_alive, 2, "{w:?}");
+            let first = w.conns.first_closed_ns.unwrap();
+            let all = w.conns.all_closed_ns.unwrap();
+            assert!(before <= first && first <= middle, "{w:?}");
+            assert!(middle <= all && all <= after, "{w:?}");
+            assert!(w.listener_gone_ns.is_some_and(|t| t >= middle));
+        });
     }
 
     #[test]
     fn a_close_sooner_than_kept_is_still_timed() {
-        // As a fast shutdown without preStop: the pool's connections go a
-        // few ms after the deletion, before any counts as kept-alive.
-        use std::net::{TcpListener, TcpStream};
-        let l = TcpListener::bind("127.0.0.2:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (srv, peer) = l.accept().unwrap();
-        assert_ne!(
-            peer.ip(),
-            l.local_addr().unwrap().ip(),
-            "a client from 127.0.0.1"
-        );
-        let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
-        std::thread::sleep(Duration::from_millis(10));
-        let before = now_ns();
-        drop((srv, l));
-        let w = h.join().unwrap().unwrap();
-        drop(c);
-        assert_eq!((w.conns.open_at_start, w.conns.kept_alive), (1, 0), "{w:?}");
-        assert_eq!(w.conns.first_closed_ns, None);
-        let all = w.conns.all_closed_ns.unwrap();
-        assert!(all >= before && all - before < 1_000_000_000, "{w:?}");
+        in_own_netns("a_close_sooner_than_kept_is_still_timed", || {
+            // As a fast shutdown without preStop: the pool's connections go a
+            // few ms after the deletion, before any counts as kept-alive.
+            use std::net::{TcpListener, TcpStream};
+            let l = TcpListener::bind("127.0.0.2:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (srv, peer) = l.accept().unwrap();
+            assert_ne!(
+                peer.ip(),
+                l.local_addr().unwrap().ip(),
+                "a client from 127.0.0.1"
+            );
+            let h = std::thread::spawn(move || watch_here(port, Duration::from_secs(5)));
+            std::thread::sleep(Duration::from_millis(10));
+            let before = now_ns();
+            drop((srv, l));
+            let w = h.join().unwrap().unwrap();
+            drop(c);
+            assert_eq!((w.conns.open_at_start, w.conns.kept_alive), (1, 0), "{w:?}");
+            assert_eq!(w.conns.first_closed_ns, None);
+            let all = w.conns.all_closed_ns.unwrap();
+            assert!(all >= before && all - before < 1_000_000_000, "{w:?}");
+        });
     }
 }
