@@ -149,17 +149,21 @@ fn nginx_keep_alive_is_reused_and_its_closes_are_no_failures() {
     assert_eq!((h.modes[0].mode, h.modes[0].pool), (Mode::Reuse, 4));
 }
 
-#[test]
-fn a_server_closing_idle_connections_costs_no_request() {
-    // Keep-alive responses, then a FIN after 30 ms idle.
-    let s = Server::start(|mut c| {
+/// Keep-alive responses, then a FIN after 30 ms idle.
+fn idle_closing_server() -> Server {
+    Server::start(|mut c| {
         c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
         while next_request(&mut c) {
             if c.write_all(OK_11).is_err() {
                 return;
             }
         }
-    });
+    })
+}
+
+#[test]
+fn a_server_closing_idle_connections_costs_no_request() {
+    let s = idle_closing_server();
     let dir = tempfile::tempdir().unwrap();
     let log = run_agent(
         &s.url(),
@@ -179,15 +183,7 @@ fn a_server_closing_idle_connections_costs_no_request() {
 
 #[test]
 fn without_the_idle_check_a_servers_idle_close_costs_the_next_request() {
-    // The same server: keep-alive responses, then a FIN after 30 ms idle.
-    let s = Server::start(|mut c| {
-        c.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
-        while next_request(&mut c) {
-            if c.write_all(OK_11).is_err() {
-                return;
-            }
-        }
-    });
+    let s = idle_closing_server();
     let dir = tempfile::tempdir().unwrap();
     let log = run_agent(
         &s.url(),

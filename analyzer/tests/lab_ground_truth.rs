@@ -74,16 +74,6 @@ fn analyzer_bounds_contain_the_labs_ground_truth() {
     assert!(checks.iter().all(|c| c.ok()), "{text}");
 }
 
-/// The components `lab/kubernetes/build.sh` built for the default version.
-fn kubernetes_built() -> bool {
-    let version = include_str!("../../lab/kubernetes/DEFAULT_VERSION").trim();
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kubernetes")
-        .join(version)
-        .join("bin/kube-apiserver")
-        .is_file()
-}
-
 /// The seed's race on the real components (API server, controller-manager,
 /// scheduler, kube-proxy in iptables mode, our kubelet, the manifests
 /// applied as on a cluster): without preStop the old pod's listener closes
@@ -92,15 +82,7 @@ fn kubernetes_built() -> bool {
 /// seed's `sleep 10` preStop nothing fails.
 #[test]
 fn real_components_no_prestop_fails_inside_the_truth_prestop_never() {
-    if seamless_testkit::skip_lab("the real-component ground-truth test") {
-        return;
-    }
-    if !kubernetes_built() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the components first (bash lab/kubernetes/build.sh)"
-        );
-        eprintln!("skipping: no components built (bash lab/kubernetes/build.sh)");
+    if seamless_testkit::components_or_skip("the real-component ground-truth test").is_none() {
         return;
     }
     let _one = one_lab();

@@ -20,21 +20,6 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The built components of the lab's default version, or None to skip.
-fn components() -> Option<PathBuf> {
-    let version = include_str!("../../lab/kubernetes/DEFAULT_VERSION").trim();
-    let dir = root().join("target/kubernetes").join(version).join("bin");
-    if dir.join("kube-apiserver").is_file() && dir.join("kubectl").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must build the components first (bash lab/kubernetes/build.sh)"
-    );
-    eprintln!("skipping: no Kubernetes components built (bash lab/kubernetes/build.sh)");
-    None
-}
-
 /// `seamless-lab up`, ended by SIGINT when dropped.
 struct Up {
     child: Child,
@@ -206,10 +191,11 @@ fn agent_pods(bin: &Path, kubeconfig: &Path) -> String {
 
 #[test]
 fn experiment_repeats_in_the_real_control_plane_and_leaves_nothing() {
-    if seamless_testkit::skip_lab("experiment_repeats_in_the_real_control_plane") {
+    let Some(bin) =
+        seamless_testkit::components_or_skip("experiment_repeats_in_the_real_control_plane")
+    else {
         return;
-    }
-    let Some(bin) = components() else { return };
+    };
     let dir = tempfile::tempdir().unwrap();
     let admin = dir.path().join("kubeconfig");
     let _up = up(dir.path(), &bin, &admin);

@@ -42,7 +42,7 @@ fn pod(name: &str, spec: &str) -> String {
 
 #[test]
 fn bad_pods_get_clear_statuses_and_sigkill_ends_the_grace_budget() {
-    let Some(bin) = cluster_common::components_or_skip("the kubelet edge test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the kubelet edge test") else {
         return;
     };
     let _one = cluster_common::one_lab();
@@ -210,7 +210,7 @@ fn descendants(root: u32) -> Vec<u32> {
 
 #[test]
 fn sigkill_of_up_leaves_no_process_and_no_namespace() {
-    let Some(bin) = cluster_common::components_or_skip("the up SIGKILL test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the up SIGKILL test") else {
         return;
     };
     let _one = cluster_common::one_lab();

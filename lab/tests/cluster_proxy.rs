@@ -394,7 +394,7 @@ fn components(version: &str) -> Option<PathBuf> {
 
 #[test]
 fn iptables_mode_serves_clusterip_and_nodeport() {
-    let Some(bin) = cluster_common::components_or_skip("the kube-proxy iptables test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the kube-proxy iptables test") else {
         return;
     };
     the_service_answers_everywhere("iptables", &bin, &bin, "86391");
@@ -402,7 +402,7 @@ fn iptables_mode_serves_clusterip_and_nodeport() {
 
 #[test]
 fn nftables_mode_serves_clusterip_and_nodeport() {
-    let Some(bin) = cluster_common::components_or_skip("the kube-proxy nftables test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the kube-proxy nftables test") else {
         return;
     };
     the_service_answers_everywhere("nftables", &bin, &bin, "86392");
@@ -412,7 +412,7 @@ fn nftables_mode_serves_clusterip_and_nodeport() {
 /// it (CI builds only the default version).
 #[test]
 fn the_seeds_version_serves_in_iptables_mode() {
-    let Some(kubectl_bin) = cluster_common::components_or_skip("the kube-proxy v1.26.3 test")
+    let Some(kubectl_bin) = seamless_testkit::components_or_skip("the kube-proxy v1.26.3 test")
     else {
         return;
     };
@@ -457,7 +457,7 @@ fn a_mode_the_version_lacks_is_refused_up_front() {
 /// timeout, and leaves nothing behind.
 #[test]
 fn a_failing_kube_proxy_shows_its_log() {
-    let Some(bin) = cluster_common::components_or_skip("the failing kube-proxy test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the failing kube-proxy test") else {
         return;
     };
     let _one = cluster_common::one_lab();

@@ -14,7 +14,7 @@ use cluster_common::{events, kubectl, up};
 
 #[test]
 fn a_real_control_plane_rolls_the_seeds_workload() {
-    let Some(bin) = cluster_common::components_or_skip("the real-cluster test") else {
+    let Some(bin) = seamless_testkit::components_or_skip("the real-cluster test") else {
         return;
     };
     let _one = cluster_common::one_lab();

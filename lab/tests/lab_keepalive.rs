@@ -180,16 +180,6 @@ fn emulated_nginx_closes_kept_alive_connections_at_sigterm_or_at_the_hooks_quit(
     }
 }
 
-/// Whether the components of the default version are built.
-fn kubernetes_built() -> bool {
-    let version = include_str!("../kubernetes/DEFAULT_VERSION").trim();
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kubernetes")
-        .join(version)
-        .join("bin/kube-apiserver")
-        .is_file()
-}
-
 /// One real-component run of `pod-clusterip-prestop` (the seed's `sleep
 /// 10`) with `extra` flags; its run directory's findings.
 fn real_run(out: &Path, extra: &[&str]) -> Seen {
@@ -227,15 +217,7 @@ fn real_run(out: &Path, extra: &[&str]) -> Seen {
 /// client (the agent's idle check) loses at most the few that raced it.
 #[test]
 fn real_components_kept_alive_connections_meet_the_shutdown_new_ones_do_not() {
-    if seamless_testkit::skip_lab("the real-component keep-alive test") {
-        return;
-    }
-    if !kubernetes_built() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must build the components first (bash lab/kubernetes/build.sh)"
-        );
-        eprintln!("skipping: no components built (bash lab/kubernetes/build.sh)");
+    if seamless_testkit::components_or_skip("the real-component keep-alive test").is_none() {
         return;
     }
     let _one = lab_common::one_lab();

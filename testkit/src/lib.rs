@@ -1,8 +1,9 @@
 //! Test support shared by the workspace's crates (a dev-dependency only).
 //!
-//! The lab's end-to-end tests live in two crates (the lab's, and the
-//! analyzer's ground-truth check); both need to know whether the lab can run
-//! here and where the workspace's binaries are.
+//! The lab's end-to-end tests live in three crates (the lab's, the
+//! analyzer's ground-truth check and the controller's experiment); each
+//! needs to know whether the lab can run here, where the workspace's
+//! binaries are and whether the Kubernetes components are built.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,6 +63,36 @@ pub fn skip_lab(test: &str) -> bool {
     );
     eprintln!("skipping {test}: the lab cannot run here: {why}");
     true
+}
+
+/// The Kubernetes components `lab/kubernetes/build.sh` built for the lab's
+/// default version (`target/kubernetes/<version>/bin`), if they are.
+pub fn kube_bin() -> Option<PathBuf> {
+    let version = include_str!("../../lab/kubernetes/DEFAULT_VERSION").trim();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/kubernetes")
+        .join(version)
+        .join("bin");
+    (dir.join("kube-apiserver").is_file() && dir.join("kubectl").is_file())
+        .then(|| dir.canonicalize().expect("the components directory"))
+}
+
+/// The components, or None when a real-component test should skip: the
+/// lab cannot run here ([`skip_lab`]), or they are not built (which fails
+/// the test under `CI`, where `.ci/run` builds them first).
+pub fn components_or_skip(test: &str) -> Option<PathBuf> {
+    if skip_lab(test) {
+        return None;
+    }
+    let bin = kube_bin();
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: CI must build the components first (bash lab/kubernetes/build.sh)"
+        );
+        eprintln!("skipping {test}: no components built (bash lab/kubernetes/build.sh)");
+    }
+    bin
 }
 
 /// A binary of the workspace (`seamless-agent`, `seamless-lab`),

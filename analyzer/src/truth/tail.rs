@@ -71,11 +71,7 @@ pub(super) fn failed_probes(
             let c = &l.cols;
             (0..c.t.len())
                 .filter(|&i| c.class[i] == crate::load::CLASS_FAIL)
-                .map(|i| Failed {
-                    t_ns: c.t[i],
-                    total_ns: c.lat[i],
-                    kind: kind_name(c.outcome[i]),
-                })
+                .map(|i| Failed::of(c.t[i], c.lat[i], c.outcome[i]))
         })
         .collect();
     failed.sort_by_key(|f| f.t_ns);
@@ -87,21 +83,24 @@ pub(super) fn failed_of(probes: &crate::probes::Probes) -> crate::Result<Vec<Fai
     let mut failed = Vec::new();
     probes.for_each(|p| {
         if p.class == crate::load::CLASS_FAIL {
-            failed.push(Failed {
-                t_ns: p.t,
-                total_ns: p.lat,
-                kind: kind_name(p.outcome),
-            });
+            failed.push(Failed::of(p.t, p.lat, p.outcome));
         }
     })?;
     Ok(failed)
 }
 
-fn kind_name(outcome: u32) -> &'static str {
-    u8::try_from(outcome)
-        .ok()
-        .and_then(seamless_proto::Outcome::from_u8)
-        .map_or("?", seamless_proto::Outcome::name)
+impl Failed {
+    /// A failed probe from its start, total time and outcome byte.
+    fn of(t_ns: i64, total_ns: i64, outcome: u32) -> Failed {
+        Failed {
+            t_ns,
+            total_ns,
+            kind: u8::try_from(outcome)
+                .ok()
+                .and_then(seamless_proto::Outcome::from_u8)
+                .map_or("?", seamless_proto::Outcome::name),
+        }
+    }
 }
 
 /// What the failed probes say of the race's window `[first, last]`: the

@@ -28,42 +28,19 @@ impl Cleanup {
     /// Creates a pod; it is remembered before the request, so an
     /// interrupted create is cleaned up too (a 404 on delete is fine).
     pub(super) async fn create(&mut self, pod: Pod) -> Result<()> {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        self.created.push(name.clone());
-        self.pods
-            .create(&PostParams::default(), &pod)
-            .await
-            .map_err(|e| {
-                Call {
-                    verb: "create",
-                    resource: "pods",
-                    name: Some(&name),
-                    namespace: &self.namespace,
-                }
-                .error(e)
-            })?;
-        tracing::info!(pod = %name, "agent pod created");
-        Ok(())
+        create_remembered(&self.pods, &mut self.created, "pods", &self.namespace, &pod).await
     }
 
     /// Creates a DaemonSet, remembered before the request as pods are.
     pub(super) async fn create_daemonset(&mut self, ds: DaemonSet) -> Result<()> {
-        let name = ds.metadata.name.clone().unwrap_or_default();
-        self.created_sets.push(name.clone());
-        self.sets
-            .create(&PostParams::default(), &ds)
-            .await
-            .map_err(|e| {
-                Call {
-                    verb: "create",
-                    resource: "daemonsets.apps",
-                    name: Some(&name),
-                    namespace: &self.namespace,
-                }
-                .error(e)
-            })?;
-        tracing::info!(daemonset = %name, "agent DaemonSet created");
-        Ok(())
+        create_remembered(
+            &self.sets,
+            &mut self.created_sets,
+            "daemonsets.apps",
+            &self.namespace,
+            &ds,
+        )
+        .await
     }
 
     /// What is left, for the messages.
@@ -233,4 +210,32 @@ impl Cleanup {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Creates `object` through `api`, its name pushed onto `created` first.
+async fn create_remembered<K>(
+    api: &Api<K>,
+    created: &mut Vec<String>,
+    resource: &'static str,
+    namespace: &str,
+    object: &K,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    created.push(name.clone());
+    api.create(&PostParams::default(), object)
+        .await
+        .map_err(|e| {
+            Call {
+                verb: "create",
+                resource,
+                name: Some(&name),
+                namespace,
+            }
+            .error(e)
+        })?;
+    tracing::info!(%resource, %name, "agent object created");
+    Ok(())
 }

@@ -13,18 +13,6 @@ mod lab_common;
 
 pub use lab_common::one_lab;
 
-/// The built components of the default version.
-pub fn kube_bin() -> Option<PathBuf> {
-    let version = include_str!("../../kubernetes/DEFAULT_VERSION").trim();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/kubernetes")
-        .join(version)
-        .join("bin");
-    dir.join("kube-apiserver")
-        .is_file()
-        .then(|| dir.canonicalize().expect("the components directory"))
-}
-
 pub struct Up {
     pub child: Child,
     pub kubeconfig: PathBuf,
@@ -100,23 +88,6 @@ pub fn events(dir: &Path) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
-}
-
-/// The components, or None to skip (and a failure under CI=true, where they
-/// must have been built).
-pub fn components_or_skip(test: &str) -> Option<PathBuf> {
-    if seamless_testkit::skip_lab(test) {
-        return None;
-    }
-    let bin = kube_bin();
-    if bin.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI must build the components first (bash lab/kubernetes/build.sh)"
-        );
-        eprintln!("skipping {test}: no components built (bash lab/kubernetes/build.sh)");
-    }
-    bin
 }
 
 /// The host's network namespaces, to compare before and after.
