@@ -68,6 +68,7 @@ impl Nginx {
             .arg(&path)
             .arg("-e")
             .arg(dir.path().join("error.log"))
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
@@ -86,7 +87,19 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, nginx's fast shutdown: the master ends its worker and waits
+    /// for it before it exits (a SIGKILL would leave the worker running,
+    /// orphaned). SIGKILL only if the master is still there after 5 s.
     fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        for _ in 0..250 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

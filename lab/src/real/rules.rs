@@ -75,12 +75,18 @@ pub fn watch(node: &Netns, mode: ProxyMode, ip: String, port: u16, for_: Duratio
             return;
         };
         let _ = ready_tx.send(true);
+        realtime_stamps();
         let mut buf = vec![0u8; 256 * 1024];
         while Instant::now() < until {
-            if let Some(ts) = next_generation(&fd, &mut buf)
-                && gen_tx.send(ts).is_err()
-            {
-                return;
+            match next_generation(&fd, &mut buf) {
+                Ok(Some(ts)) if gen_tx.send(ts).is_err() => return,
+                Ok(_) => {}
+                // A broken socket: no more stamps, and no spinning at a
+                // real-time priority.
+                Err(e) => {
+                    tracing::warn!("the rule watch's notifications failed: {e}");
+                    return;
+                }
             }
         }
     });
@@ -275,29 +281,59 @@ fn nft_socket() -> nix::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Puts the calling thread, the one stamping the notifications, in the
+/// real-time FIFO class, so that a commit's NEWGEN is stamped as it arrives
+/// and not when a busy machine next schedules the thread: a NEWGEN stamp
+/// is the outage's end (an upper bound of the commit), and on two loaded
+/// cores an ordinary thread wakes milliseconds late. The thread sleeps in
+/// `recv` between notifications and stops on any socket error, so it never
+/// spins at that priority. Best effort: without CAP_SYS_NICE (a rootless
+/// lab) the thread keeps its ordinary class, and says so.
+#[allow(unsafe_code)]
+fn realtime_stamps() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler only reads the sched_param it is given,
+    // a live, initialised value on this stack; pid 0 names the calling
+    // thread; the call has no other memory effect.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::debug!(
+            "the rule watch's stamps keep the ordinary scheduling class: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Waits (up to the socket's timeout) for a datagram holding the end of a
-/// transaction (NFT_MSG_NEWGEN); its arrival time, or None.
-fn next_generation(fd: &OwnedFd, buf: &mut [u8]) -> Option<i64> {
+/// transaction (NFT_MSG_NEWGEN); its arrival time, or None (the wait timed
+/// out, or the datagram held no NEWGEN). An error only if the socket broke.
+fn next_generation(fd: &OwnedFd, buf: &mut [u8]) -> nix::Result<Option<i64>> {
+    use nix::errno::Errno;
     // enum nf_tables_msg_types (linux/netfilter/nf_tables.h).
     const NFT_MSG_NEWGEN: u16 = 15;
-    let n =
-        nix::sys::socket::recv(fd.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty()).ok()?;
+    let n = match nix::sys::socket::recv(fd.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty()) {
+        Ok(n) => n,
+        // The wait timed out; a signal; or notifications were dropped (a
+        // full buffer), after which the socket goes on.
+        Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOBUFS) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let ts = seamless_proto::clock::now_ns();
     // A datagram may carry several messages: struct nlmsghdr is u32 length,
     // u16 type (subsystem << 8 | message), then flags, seq, pid.
     let mut off = 0;
     while off + 16 <= n {
-        let len = u32::from_ne_bytes(buf[off..off + 4].try_into().ok()?) as usize;
+        let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]) as usize;
         let ty = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
         if ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
-            return Some(ts);
+            return Ok(Some(ts));
         }
         if len < 16 {
             break;
         }
         off += (len + 3) & !3;
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]
