@@ -8,9 +8,10 @@ use seamless_proto::timeline::{Event, read_jsonl};
 use seamless_proto::{RunInfo, log::FORMAT_VERSION};
 use tracing::{debug, warn};
 
-use crate::load::{AgentLog, read_log};
+use crate::load::{AgentLog, Keep, read_log};
 use crate::probes::Probes;
-use crate::query::{Ctx, Tables, probe_frame};
+use crate::probes::Source;
+use crate::query::{Ctx, Tables};
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
 use crate::stats::ProbeStats;
 use crate::stream::fold;
@@ -72,7 +73,7 @@ pub(crate) fn read_logs(
     inputs: &Inputs,
     opts: &AnalyzeOptions,
     names: &mut Vec<String>,
-    with_extra: bool,
+    keep: Keep<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AgentLog>> {
     // One thread a log: a run has a log per node, each read on its own.
@@ -83,7 +84,7 @@ pub(crate) fn read_logs(
             .map(|path| {
                 let agent = crate::load::agent_name(path);
                 let offset = crate::clocks::clock(opts, inputs.run_info.as_ref(), &agent).offset_ns;
-                scope.spawn(move || read_log(path, offset, with_extra))
+                scope.spawn(move || read_log(path, offset, keep))
             })
             .collect();
         handles
@@ -96,7 +97,7 @@ pub(crate) fn read_logs(
     for (path, logs) in inputs.logs.iter().zip(read) {
         let logs = logs?;
         let file = path.display();
-        let probes: usize = logs.iter().map(|l| l.cols.t.len()).sum();
+        let probes: usize = logs.iter().map(AgentLog::len).sum();
         let Some(first) = logs.first() else {
             continue;
         };
@@ -208,15 +209,38 @@ impl Analysis {
         let mut warnings = Vec::new();
         let mut names = Vec::new();
         let clock = std::time::Instant::now();
-        let agents = read_logs(&inputs, opts, &mut names, false, &mut warnings)?;
+        // The probes go to disk beside the run (see crate::spill).
+        let spill_dir = if path.is_dir() {
+            Some(path)
+        } else {
+            path.parent()
+        };
+        let agents = read_logs(
+            &inputs,
+            opts,
+            &mut names,
+            Keep::Spill { dir: spill_dir },
+            &mut warnings,
+        )?;
         debug!(elapsed = ?clock.elapsed(), "logs read");
         let events = match &inputs.timeline {
             Some(p) => read_timeline(p)?,
             None => Vec::new(),
         };
-        let first = agents.iter().filter_map(|a| a.cols.t.iter().min()).min();
-        let last = agents.iter().filter_map(|a| a.cols.t.iter().max()).max();
-        let (first, last) = (first.copied().unwrap_or(0), last.copied().unwrap_or(0));
+        let mut meta = Vec::new();
+        let mut sources = Vec::new();
+        for mut a in agents {
+            if !a.sorted {
+                debug!(agent = %a.name, "probes out of start order in the log: reordered");
+            }
+            let spill = a.spill.take().ok_or_else(|| Error::NoProbes {
+                what: format!("{}: no probes kept", a.name),
+            })?;
+            sources.push(Source::Spill(std::sync::Arc::new(spill)));
+            meta.push(a);
+        }
+        let span = Probes::of(sources.clone()).span()?;
+        let (first, last) = span.unwrap_or((0, 0));
         if let Some(p) = &inputs.timeline {
             if events.is_empty() {
                 warnings.push(format!("{} holds no events", p.display()));
@@ -240,15 +264,6 @@ impl Analysis {
             backends: u32::try_from(names.len()).unwrap_or(u32::MAX),
         };
 
-        let mut meta = Vec::new();
-        let mut frames = Vec::new();
-        for a in agents {
-            frames.push(probe_frame(vec![a.cols], a.sorted)?);
-            meta.push(AgentLog {
-                cols: Default::default(),
-                ..a
-            });
-        }
         // A control target's agents stay out of the merged view (unless
         // nothing else was probed).
         let mut control: Vec<bool> = meta
@@ -258,14 +273,13 @@ impl Analysis {
         if control.iter().all(|&c| c) {
             control.iter_mut().for_each(|c| *c = false);
         }
-        let rolled: Vec<usize> = (0..frames.len()).filter(|&i| !control[i]).collect();
-        debug!(elapsed = ?clock.elapsed(), "frames built");
+        let rolled: Vec<usize> = (0..sources.len()).filter(|&i| !control[i]).collect();
         // Each agent's frame, then the merged view's, folded in one pass
         // each, the agents' side by side.
         let mut folded: Vec<(Tables, ProbeStats)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = frames
+            let handles: Vec<_> = sources
                 .iter()
-                .map(|f| scope.spawn(move || fold(&Probes::new(vec![f.clone()]), ctx, rollout)))
+                .map(|s| scope.spawn(move || fold(&Probes::of(vec![s.clone()]), ctx, rollout)))
                 .collect();
             handles
                 .into_iter()
@@ -275,20 +289,14 @@ impl Analysis {
         // The merged view walks the rolled agents' frames in one start
         // order: no stacked copy.
         let merged_stats = if rolled.len() > 1 {
-            let view = Probes::new(rolled.iter().map(|&i| frames[i].clone()).collect());
+            let view = Probes::of(rolled.iter().map(|&i| sources[i].clone()).collect());
             let (t, st) = fold(&view, ctx, rollout)?;
             folded.push((t, st.clone()));
             Some(st)
         } else {
             None
         };
-        // Each agent's start times and classes outlive the frames: the edges
-        // of partial windows are read from them.
-        let edge_cols = frames
-            .iter()
-            .map(|f| Ok((f.column("t")?.clone(), f.column("class")?.clone())))
-            .collect::<PolarsResult<Vec<_>>>()?;
-        let probes = Probes::new(frames);
+        let probes = Probes::of(sources.clone());
         let (tables, mut stats): (Vec<Tables>, Vec<ProbeStats>) = folded.into_iter().unzip();
         debug!(elapsed = ?clock.elapsed(), "queries collected");
 
@@ -308,17 +316,22 @@ impl Analysis {
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
         let mut control_windows = Vec::new();
-        for (((a, t), st), (t_col, class_col)) in meta
-            .iter()
-            .zip(&tables)
-            .zip(stats.drain(..))
-            .zip(&edge_cols)
-        {
+        for (((a, t), st), source) in meta.iter().zip(&tables).zip(stats.drain(..)).zip(&sources) {
             let (mut w, edges) = windows(t, &names, opts, &a.name)?;
-            let (ts, cs) = (t_col.i64()?, class_col.u32()?);
+            // The edges of partial windows: the probes around them, walked
+            // again from the agent's source.
+            let mut walked = Ok(());
             widen_partial(&mut w, &edges, st.interval.median_ns, |idx| {
-                counting_times(ts.into_no_null_iter(), cs.into_no_null_iter(), idx)
+                let agent = Probes::of(vec![source.clone()]);
+                match agent.walk(|rows| counting_times(rows.map(|r| (r.t, r.class)), idx)) {
+                    Ok(times) => times,
+                    Err(e) => {
+                        walked = Err(e);
+                        Vec::new()
+                    }
+                }
             });
+            walked?;
             if control[agent_reports.len()] {
                 control_windows.extend(w.iter().cloned());
             } else {

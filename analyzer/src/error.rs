@@ -24,6 +24,18 @@ pub enum Error {
         #[source]
         source: seamless_proto::LogError,
     },
+    /// A log's probes could not be kept on disk between the passes (a
+    /// full disk, or no writable temporary directory).
+    #[error(
+        "cannot keep the probes of {path} in a temporary file (beside the run, else in $TMPDIR): is the disk full?"
+    )]
+    Spill {
+        /// The log file.
+        path: PathBuf,
+        /// The file error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The timeline is not valid JSONL.
     #[error("cannot read timeline {path}")]
     Timeline {

@@ -46,7 +46,8 @@ pub fn export(
     let inputs = inputs(run, opts)?;
     let mut names = Vec::new();
     let mut warnings = Vec::new();
-    let agents = read_logs(&inputs, opts, &mut names, true, &mut warnings)?;
+    let keep = crate::load::Keep::Columns { extra: true };
+    let agents = read_logs(&inputs, opts, &mut names, keep, &mut warnings)?;
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -36,6 +36,7 @@ mod probes;
 mod query;
 pub mod race;
 pub mod report;
+mod spill;
 mod stats;
 mod stream;
 mod summary;

@@ -87,8 +87,10 @@ pub(crate) struct AgentLog {
     pub clock_offset_ns: i64,
     /// Whether `t` was already in order in the file.
     pub sorted: bool,
-    /// The probes.
+    /// The probes, when read into memory ([`Keep::Columns`]).
     pub cols: Columns,
+    /// The probes, when spilled ([`Keep::Spill`]).
+    pub spill: Option<crate::spill::Spill>,
     /// Reuse mode's connections, when this log (or mode) has any.
     pub conns: Option<crate::connections::Tally>,
 }
@@ -115,6 +117,21 @@ fn format_version(path: &Path) -> Option<u16> {
     (start[..8] == MAGIC).then(|| u16::from_le_bytes([start[8], start[9]]))
 }
 
+/// Where [`read_log`] keeps the probes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Keep<'a> {
+    /// In [`Columns`], with the export's extra columns or without.
+    Columns {
+        /// With [`Extra`].
+        extra: bool,
+    },
+    /// In a [`crate::spill::Spill`], in `dir` when it takes one.
+    Spill {
+        /// Where the spill goes (else the system's temporary directory).
+        dir: Option<&'a Path>,
+    },
+}
+
 /// Reads one log; backend ids stay the log's own until [`AgentLog::remap`].
 ///
 /// A log whose probes are of several modes (an agent probing new and
@@ -122,11 +139,7 @@ fn format_version(path: &Path) -> Option<u16> {
 /// [`AgentLog`] per mode, named `<agent>/<mode>`: each mode then gets its
 /// own windows, downtime, row and marker, and the merged view holds them
 /// all. The order is [`Mode::ALL`]'s.
-pub(crate) fn read_log(
-    path: &Path,
-    clock_offset_ns: i64,
-    with_extra: bool,
-) -> Result<Vec<AgentLog>> {
+pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Result<Vec<AgentLog>> {
     let log_err = |source| Error::Log {
         path: path.to_owned(),
         source,
@@ -135,6 +148,16 @@ pub(crate) fn read_log(
     let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
     let header = reader.header().clone();
     let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
+    let (with_extra, spill_dir) = match keep {
+        Keep::Columns { extra } => (extra, None),
+        Keep::Spill { dir } => (false, Some(dir)),
+    };
+    let spill_err = |e| Error::Spill {
+        path: path.to_owned(),
+        source: e,
+    };
+    let mut spills: [Option<crate::spill::SpillWriter>; 3] = [None, None, None];
+    let mut counts = [0u64; 3];
     let new_cols = || Columns {
         extra: with_extra.then(Extra::default),
         ..Columns::default()
@@ -143,7 +166,7 @@ pub(crate) fn read_log(
     let mut by_mode: [Columns; 3] = [new_cols(), new_cols(), new_cols()];
     let first = header.modes.first().map_or(Mode::New, |m| m.mode);
     let cols = &mut by_mode[first as usize];
-    if let Ok(meta) = std::fs::metadata(path) {
+    if let (None, Ok(meta)) = (spill_dir, std::fs::metadata(path)) {
         // About 20 bytes a probe: reserve once instead of doubling.
         let guess = (meta.len() / 18) as usize;
         cols.t.reserve(guess);
@@ -159,8 +182,27 @@ pub(crate) fn read_log(
     while reader.next_batch(&mut batch).map_err(log_err)? {
         for p in &batch {
             let m = p.mode as usize;
-            let cols = &mut by_mode[m];
             let t = base.saturating_add_unsigned(p.start_ns);
+            counts[m] += 1;
+            if let (Mode::Reuse, Some(c)) = (p.mode, &p.conn) {
+                tallies[m].push(t, p.outcome, c);
+            }
+            if let Some(dir) = spill_dir {
+                let w = match &mut spills[m] {
+                    Some(w) => w,
+                    slot => slot.insert(crate::spill::SpillWriter::new(dir).map_err(spill_err)?),
+                };
+                w.push(crate::probes::Row {
+                    t,
+                    lat: i64::try_from(p.total_ns).unwrap_or(i64::MAX),
+                    outcome: u32::from(p.outcome.as_u8()),
+                    class: class_of(p.outcome),
+                    backend: p.backend,
+                })
+                .map_err(spill_err)?;
+                continue;
+            }
+            let cols = &mut by_mode[m];
             sorted[m] &= t >= last[m];
             last[m] = t;
             cols.t.push(t);
@@ -168,9 +210,6 @@ pub(crate) fn read_log(
             cols.outcome.push(u32::from(p.outcome.as_u8()));
             cols.class.push(class_of(p.outcome));
             cols.backend.push(p.backend);
-            if let (Mode::Reuse, Some(c)) = (p.mode, &p.conn) {
-                tallies[m].push(t, p.outcome, c);
-            }
             if let Some(x) = cols.extra.as_mut() {
                 x.intended.push(base.saturating_add_unsigned(p.intended_ns));
                 x.connect
@@ -183,7 +222,14 @@ pub(crate) fn read_log(
         }
         batch.clear();
     }
-    let present: Vec<usize> = (0..3).filter(|&m| !by_mode[m].t.is_empty()).collect();
+    let mut spilled: [Option<crate::spill::Spill>; 3] = [None, None, None];
+    for (m, w) in spills.into_iter().enumerate() {
+        if let (Some(w), Some(dir)) = (w, spill_dir) {
+            sorted[m] = w.in_order;
+            spilled[m] = Some(w.finish(dir).map_err(spill_err)?);
+        }
+    }
+    let present: Vec<usize> = (0..3).filter(|&m| counts[m] > 0).collect();
     let split = present.len() > 1;
     // A log without probes is still one (empty) agent.
     let keep: Vec<usize> = if present.is_empty() {
@@ -214,6 +260,7 @@ pub(crate) fn read_log(
                 clock_offset_ns,
                 sorted: sorted[m],
                 cols: by_mode[m].take().unwrap_or_default(),
+                spill: spilled[m].take(),
                 conns: (!tallies[m].is_empty()).then(|| std::mem::take(&mut tallies[m])),
             }
         })
@@ -221,6 +268,13 @@ pub(crate) fn read_log(
 }
 
 impl AgentLog {
+    /// The probes read.
+    pub(crate) fn len(&self) -> usize {
+        self.spill
+            .as_ref()
+            .map_or(self.cols.t.len(), |s| s.len() as usize)
+    }
+
     /// Maps this log's backend ids onto the run-wide table `names`, adding
     /// the names it has not seen.
     pub(crate) fn remap(&mut self, names: &mut Vec<String>) {
@@ -234,6 +288,9 @@ impl AgentLog {
             }))
             .collect();
         if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
+            if let Some(s) = &mut self.spill {
+                s.set_remap(remap.clone());
+            }
             for b in &mut self.cols.backend {
                 *b = remap.get(*b as usize).copied().unwrap_or(0);
             }

@@ -1,13 +1,17 @@
-//! Every agent's probes, walked in one start order without stacking them
-//! into one frame: a k-way merge over the agents' frames (each sorted by
-//! `t`), ties in agent order, which is the order a stable sort of the
-//! stacked frames gives. The merged view's fold and the plots read the
-//! probes this way, so a run of many agents holds each probe once.
+//! Every agent's probes, walked in one start order without stacking them:
+//! a k-way merge over the agents' sources (each in start order: a spill on
+//! disk, or a frame sorted by `t` in the tests), ties in agent order, which
+//! is the order a stable sort of the stacked frames gives. The merged
+//! view's fold, the quantiles, the edges of partial windows and the plots
+//! read the probes this way, a block at a time.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use polars::prelude::*;
+
+use crate::spill::{Spill, SpillRows};
 
 /// One probe as the merged walk hands it over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +29,7 @@ pub(crate) struct Row {
 }
 
 /// The columns of one frame, contiguous.
+#[cfg(test)]
 struct Cols<'a> {
     t: &'a [i64],
     lat: &'a [i64],
@@ -33,6 +38,7 @@ struct Cols<'a> {
     backend: &'a [u32],
 }
 
+#[cfg(test)]
 impl<'a> Cols<'a> {
     fn of(df: &'a DataFrame) -> PolarsResult<Cols<'a>> {
         Ok(Cols {
@@ -55,58 +61,161 @@ impl<'a> Cols<'a> {
     }
 }
 
-/// The agents' probe frames, each sorted by `t` and in one chunk (as
-/// [`crate::query::probe_frame`] builds them).
+/// Where one agent's probes are walked from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// A frame in memory (the tests' reference path).
+    #[cfg(test)]
+    Frame(DataFrame),
+    /// A spill on disk ([`crate::spill`]).
+    Spill(Arc<Spill>),
+}
+
+/// A walk over one source.
+enum Walk<'a> {
+    #[cfg(test)]
+    Frame(Cols<'a>, usize),
+    Spill(SpillRows<'a>),
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        match self {
+            #[cfg(test)]
+            Walk::Frame(c, k) => {
+                let r = (*k < c.t.len()).then(|| c.row(*k));
+                *k += 1;
+                r
+            }
+            Walk::Spill(s) => s.next(),
+        }
+    }
+}
+
+impl Walk<'_> {
+    fn error(&mut self) -> Option<std::io::Error> {
+        match self {
+            #[cfg(test)]
+            Walk::Frame(..) => None,
+            Walk::Spill(s) => s.error.take(),
+        }
+    }
+}
+
+/// Several walks merged in start order, ties to the earlier walk.
+struct Merge<'a> {
+    walks: Vec<Walk<'a>>,
+    /// (next start, walk) of each walk's next row, smallest first.
+    heap: BinaryHeap<Reverse<(i64, usize)>>,
+    next: Vec<Option<Row>>,
+}
+
+impl<'a> Merge<'a> {
+    fn new(mut walks: Vec<Walk<'a>>) -> Merge<'a> {
+        let next: Vec<Option<Row>> = walks.iter_mut().map(Iterator::next).collect();
+        let heap = next
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| Reverse((r.t, i))))
+            .collect();
+        Merge { walks, heap, next }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        let Reverse((_, i)) = self.heap.pop()?;
+        let row = self.next[i].take();
+        self.next[i] = self.walks[i].next();
+        if let Some(r) = self.next[i] {
+            self.heap.push(Reverse((r.t, i)));
+        }
+        row
+    }
+}
+
+/// The agents' probes, each agent's in start order: frames (each sorted
+/// by `t`, in one chunk, as [`crate::query::probe_frame`] builds them) or
+/// spills.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Probes {
-    frames: Vec<DataFrame>,
+    sources: Vec<Source>,
 }
 
 impl Probes {
     /// Over these frames, in this order (ties go to the earlier frame).
+    #[cfg(test)]
     pub(crate) fn new(frames: Vec<DataFrame>) -> Probes {
-        Probes { frames }
+        Probes {
+            sources: frames.into_iter().map(Source::Frame).collect(),
+        }
     }
 
-    /// The first and last start over every frame, if any probe.
+    /// Over these sources, in this order (ties go to the earlier one).
+    pub(crate) fn of(sources: Vec<Source>) -> Probes {
+        Probes { sources }
+    }
+
+    /// The first and last start over every source, if any probe.
     pub(crate) fn span(&self) -> PolarsResult<Option<(i64, i64)>> {
         let mut span: Option<(i64, i64)> = None;
-        for df in &self.frames {
-            let t = Cols::of(df)?.t;
-            if let (Some(&a), Some(&b)) = (t.first(), t.last()) {
+        for s in &self.sources {
+            let one = match s {
+                #[cfg(test)]
+                Source::Frame(df) => {
+                    let t = Cols::of(df)?.t;
+                    t.first().copied().zip(t.last().copied())
+                }
+                Source::Spill(s) => s.span()?,
+            };
+            if let Some((a, b)) = one {
                 span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
             }
         }
         Ok(span)
     }
 
-    /// Hands `f` every probe of every frame in start order.
+    /// Hands `f` every probe of every source in start order.
     pub(crate) fn for_each(&self, mut f: impl FnMut(Row)) -> PolarsResult<()> {
-        let cols = self
-            .frames
+        self.walk(|rows| rows.for_each(&mut f))
+    }
+
+    /// Hands `f` the probes of every source in start order, as one
+    /// iterator it may leave early; its answer, or the read error that cut
+    /// the walk short.
+    pub(crate) fn walk<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = Row>) -> T,
+    ) -> PolarsResult<T> {
+        let mut walks = self
+            .sources
             .iter()
-            .map(Cols::of)
+            .map(|s| {
+                Ok(match s {
+                    #[cfg(test)]
+                    Source::Frame(df) => Walk::Frame(Cols::of(df)?, 0),
+                    Source::Spill(s) => Walk::Spill(s.rows()),
+                })
+            })
             .collect::<PolarsResult<Vec<_>>>()?;
-        if let [one] = cols.as_slice() {
-            for k in 0..one.t.len() {
-                f(one.row(k));
-            }
-            return Ok(());
-        }
-        // (next start, frame, position), smallest first.
-        let mut heap: BinaryHeap<Reverse<(i64, usize, usize)>> = cols
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.t.first().map(|&t| Reverse((t, i, 0))))
-            .collect();
-        while let Some(Reverse((_, i, k))) = heap.pop() {
-            let c = &cols[i];
-            f(c.row(k));
-            if let Some(&t) = c.t.get(k + 1) {
-                heap.push(Reverse((t, i, k + 1)));
+        let out = if walks.len() == 1 {
+            f(&mut walks[0])
+        } else {
+            let mut merge = Merge::new(std::mem::take(&mut walks));
+            let out = f(&mut merge);
+            walks = merge.walks;
+            out
+        };
+        for w in &mut walks {
+            if let Some(e) = w.error() {
+                return Err(e.into());
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 

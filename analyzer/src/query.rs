@@ -3,10 +3,13 @@
 
 use polars::prelude::*;
 
+#[cfg(test)]
 use crate::load::Columns;
 
 /// Builds the probe frame of one or more agents' columns, sorted by start.
-/// Moves the columns in; polars takes the buffers without copying.
+/// Moves the columns in; polars takes the buffers without copying. The
+/// tests' reference path: the analysis walks spills ([`crate::spill`]).
+#[cfg(test)]
 pub(crate) fn probe_frame(cols: Vec<Columns>, sorted: bool) -> PolarsResult<DataFrame> {
     let mut t = Vec::new();
     let mut lat = Vec::new();

@@ -95,11 +95,10 @@ pub(crate) fn widen_partial(
 }
 
 /// The start of the probes that count (class not local) at the sorted or
-/// unsorted indices `idx`, in one pass over an agent's columns `t` and
-/// `class` (in start order); `None` past the end.
+/// unsorted indices `idx`, in one pass over an agent's probes as (start,
+/// class), in start order; `None` past the end.
 pub(crate) fn counting_times(
-    t: impl Iterator<Item = i64>,
-    class: impl Iterator<Item = u32>,
+    probes: impl Iterator<Item = (i64, u32)>,
     idx: &[i64],
 ) -> Vec<Option<i64>> {
     let mut order: Vec<usize> = (0..idx.len()).collect();
@@ -107,7 +106,7 @@ pub(crate) fn counting_times(
     let mut out = vec![None; idx.len()];
     let mut next = order.iter().peekable();
     let mut i = 0i64;
-    for (t, c) in t.zip(class) {
+    for (t, c) in probes {
         if c == crate::load::CLASS_LOCAL {
             continue;
         }
@@ -150,7 +149,7 @@ mod tests {
     fn counting_times_skip_local_errors() {
         let t = [10, 20, 30, 40, 50];
         let class = [0, 2, 1, 0, 0];
-        let got = counting_times(t.into_iter(), class.into_iter(), &[3, 0, 1, 9, 1]);
+        let got = counting_times(t.into_iter().zip(class), &[3, 0, 1, 9, 1]);
         assert_eq!(got, [Some(50), Some(10), Some(30), None, Some(30)]);
     }
 

@@ -1,0 +1,380 @@
+//! One agent's probes kept on disk between the analysis's passes.
+//!
+//! Decoding a log (checksums, bincode's varints, the deltas) is the dear
+//! part of reading it, and the analysis walks the probes several times: the
+//! fold, the quantiles' second walk, the edges of partial windows, the plot
+//! and report.html. So each log is decoded once, and its probes go to an
+//! unlinked temporary file as fixed [`RECORD`]-byte records in start order;
+//! every walk reads them back a block at a time. The process holds a block,
+//! not the probes, so its memory does not grow with the probe count; the
+//! kernel's page cache (which it may drop under pressure) keeps the re-reads
+//! at memory speed. The file goes when the [`Spill`] is dropped, and with the
+//! process however it ends (it has no name).
+//!
+//! Start order: a log is in intended-start order, and actual starts lag
+//! their intended ones by a little, so a bounded reordering buffer
+//! ([`REORDER`] probes, a min-heap on start and arrival) restores the order a
+//! stable sort gives. A log more out of order than that is sorted whole, in
+//! memory, as before (said in a debug line): exact either way.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::probes::Row;
+
+/// Bytes a probe takes in the spill: start (i64), total (i64), backend id
+/// (u32, the log's own), outcome byte, class byte; little endian.
+pub(crate) const RECORD: usize = 22;
+/// Records a read block holds (about 1.4 MB).
+const BLOCK: usize = 1 << 16;
+/// Probes the reordering buffer holds before it writes the earliest.
+const REORDER: usize = 1 << 16;
+
+fn encode(r: &Row) -> [u8; RECORD] {
+    let mut b = [0u8; RECORD];
+    b[0..8].copy_from_slice(&r.t.to_le_bytes());
+    b[8..16].copy_from_slice(&r.lat.to_le_bytes());
+    b[16..20].copy_from_slice(&r.backend.to_le_bytes());
+    // Outcome bytes and classes are u8 values held in u32 columns.
+    b[20] = r.outcome as u8;
+    b[21] = r.class as u8;
+    b
+}
+
+fn decode(b: &[u8]) -> Row {
+    let i64_at = |k: usize| {
+        i64::from_le_bytes([
+            b[k],
+            b[k + 1],
+            b[k + 2],
+            b[k + 3],
+            b[k + 4],
+            b[k + 5],
+            b[k + 6],
+            b[k + 7],
+        ])
+    };
+    Row {
+        t: i64_at(0),
+        lat: i64_at(8),
+        backend: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
+        outcome: u32::from(b[20]),
+        class: u32::from(b[21]),
+    }
+}
+
+/// A temporary file in `dir` when it takes one (beside the run: the page
+/// cache of its disk, not a tmpfs in memory), else in the system's.
+fn temp_file(dir: Option<&Path>) -> io::Result<File> {
+    match dir.map(tempfile::tempfile_in) {
+        Some(Ok(f)) => Ok(f),
+        _ => tempfile::tempfile(),
+    }
+}
+
+/// A probe waiting in the reordering buffer: ordered by start, then by
+/// arrival (a stable sort's order).
+struct Pending {
+    key: (i64, u64),
+    row: Row,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// Writes one agent's probes (in file order) to a spill in start order.
+pub(crate) struct SpillWriter {
+    out: BufWriter<File>,
+    heap: BinaryHeap<Reverse<Pending>>,
+    arrived: u64,
+    written: u64,
+    last_written: i64,
+    /// A probe came earlier than one already written: sort at the end.
+    overflowed: bool,
+    /// Whether the probes came in start order (no reordering needed).
+    pub(crate) in_order: bool,
+    last_in: i64,
+}
+
+impl SpillWriter {
+    /// A writer to a new temporary file in `dir` (else the system's).
+    pub(crate) fn new(dir: Option<&Path>) -> io::Result<SpillWriter> {
+        Ok(SpillWriter {
+            out: BufWriter::with_capacity(1 << 20, temp_file(dir)?),
+            heap: BinaryHeap::new(),
+            arrived: 0,
+            written: 0,
+            last_written: i64::MIN,
+            overflowed: false,
+            in_order: true,
+            last_in: i64::MIN,
+        })
+    }
+
+    /// Adds the next probe of the log.
+    pub(crate) fn push(&mut self, row: Row) -> io::Result<()> {
+        self.in_order &= row.t >= self.last_in;
+        self.last_in = row.t;
+        if self.in_order && self.heap.is_empty() {
+            return self.write(&row);
+        }
+        if row.t < self.last_written {
+            self.overflowed = true;
+        }
+        self.heap.push(Reverse(Pending {
+            key: (row.t, self.arrived),
+            row,
+        }));
+        self.arrived += 1;
+        if self.heap.len() > REORDER
+            && let Some(Reverse(p)) = self.heap.pop()
+        {
+            self.write(&p.row)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, row: &Row) -> io::Result<()> {
+        self.last_written = row.t;
+        self.written += 1;
+        self.out.write_all(&encode(row))
+    }
+
+    /// The spill, every probe in start order.
+    pub(crate) fn finish(mut self, dir: Option<&Path>) -> io::Result<Spill> {
+        while let Some(Reverse(p)) = self.heap.pop() {
+            self.write(&p.row)?;
+        }
+        let file = self
+            .out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        let spill = Spill::of(file, self.written);
+        if !self.overflowed {
+            return Ok(spill);
+        }
+        // Further out of order than the buffer reaches: sort it whole. The
+        // buffer wrote equal starts in arrival order, so a stable sort of
+        // what it wrote is the stable sort of the log.
+        tracing::debug!(
+            probes = self.written,
+            "a log further out of start order than the reordering buffer: sorted in memory"
+        );
+        let mut rows: Vec<Row> = Vec::with_capacity(self.written as usize);
+        let mut it = spill.rows();
+        rows.extend(&mut it);
+        if let Some(e) = it.error.take() {
+            return Err(e);
+        }
+        rows.sort_by_key(|r| r.t);
+        let mut w = BufWriter::with_capacity(1 << 20, temp_file(dir)?);
+        for r in &rows {
+            w.write_all(&encode(r))?;
+        }
+        let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok(Spill::of(file, rows.len() as u64))
+    }
+}
+
+/// One agent's probes on disk, in start order.
+#[derive(Debug)]
+pub(crate) struct Spill {
+    file: File,
+    len: u64,
+    /// The log's backend ids to the run's (index: the log's id).
+    remap: Option<Vec<u32>>,
+}
+
+impl Spill {
+    fn of(file: File, len: u64) -> Spill {
+        Spill {
+            file,
+            len,
+            remap: None,
+        }
+    }
+
+    /// Probes held.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Maps the log's backend ids to the run's when read (`remap[id]`).
+    pub(crate) fn set_remap(&mut self, remap: Vec<u32>) {
+        self.remap = Some(remap);
+    }
+
+    /// The probe at `k`.
+    fn at(&self, k: u64) -> io::Result<Row> {
+        let mut b = [0u8; RECORD];
+        self.file.read_exact_at(&mut b, k * RECORD as u64)?;
+        Ok(self.mapped(decode(&b)))
+    }
+
+    fn mapped(&self, mut r: Row) -> Row {
+        if let Some(m) = &self.remap {
+            r.backend = m.get(r.backend as usize).copied().unwrap_or(0);
+        }
+        r
+    }
+
+    /// The first and last start, if any probe.
+    pub(crate) fn span(&self) -> io::Result<Option<(i64, i64)>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        Ok(Some((self.at(0)?.t, self.at(self.len - 1)?.t)))
+    }
+
+    /// Every probe in start order; a read error ends the walk and waits in
+    /// [`SpillRows::error`].
+    pub(crate) fn rows(&self) -> SpillRows<'_> {
+        SpillRows {
+            spill: self,
+            next: 0,
+            buf: Vec::new(),
+            at: 0,
+            error: None,
+        }
+    }
+}
+
+/// A walk over a spill, a block at a time.
+pub(crate) struct SpillRows<'a> {
+    spill: &'a Spill,
+    /// The next record to read into the block.
+    next: u64,
+    buf: Vec<u8>,
+    at: usize,
+    /// Why the walk ended early, if it did.
+    pub(crate) error: Option<io::Error>,
+}
+
+impl Iterator for SpillRows<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        if self.at == self.buf.len() {
+            let left = self.spill.len - self.next;
+            if left == 0 || self.error.is_some() {
+                return None;
+            }
+            let n = left.min(BLOCK as u64) as usize;
+            self.buf.resize(n * RECORD, 0);
+            if let Err(e) = self
+                .spill
+                .file
+                .read_exact_at(&mut self.buf, self.next * RECORD as u64)
+            {
+                self.error = Some(e);
+                self.buf.clear();
+                self.at = 0;
+                return None;
+            }
+            self.next += n as u64;
+            self.at = 0;
+        }
+        let r = decode(&self.buf[self.at..self.at + RECORD]);
+        self.at += RECORD;
+        Some(self.spill.mapped(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: i64, tag: u32) -> Row {
+        Row {
+            t,
+            lat: -t * 3,
+            outcome: tag % 256,
+            class: tag % 3,
+            backend: tag,
+        }
+    }
+
+    fn spilled(rows: &[Row]) -> Vec<Row> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::new(Some(dir.path())).unwrap();
+        for r in rows {
+            w.push(*r).unwrap();
+        }
+        let s = w.finish(Some(dir.path())).unwrap();
+        assert_eq!(s.len(), rows.len() as u64);
+        let mut it = s.rows();
+        let got: Vec<Row> = (&mut it).collect();
+        assert!(it.error.is_none());
+        got
+    }
+
+    fn stable_sorted(rows: &[Row]) -> Vec<Row> {
+        let mut want = rows.to_vec();
+        want.sort_by_key(|r| r.t);
+        want
+    }
+
+    #[test]
+    fn a_record_keeps_every_field() {
+        let r = Row {
+            t: i64::MIN + 7,
+            lat: i64::MAX,
+            outcome: 255,
+            class: 2,
+            backend: u32::MAX,
+        };
+        assert_eq!(decode(&encode(&r)), r);
+    }
+
+    #[test]
+    fn rows_come_back_in_a_stable_sorts_order() {
+        // In order, across several read blocks.
+        let sorted: Vec<Row> = (0..(BLOCK as i64 * 2 + 5))
+            .map(|k| row(k / 3, k as u32))
+            .collect();
+        assert_eq!(spilled(&sorted), sorted);
+        // A little out of order, ties included: the buffer restores it.
+        let jittered: Vec<Row> = (0..50_000)
+            .map(|k: i64| row(k * 10 + (k * 7919 % 13) * 5, k as u32))
+            .collect();
+        assert_eq!(spilled(&jittered), stable_sorted(&jittered));
+        // Further out of order than the buffer reaches: sorted whole.
+        let far: Vec<Row> = (0..(REORDER as i64 + 10))
+            .map(|k| row(if k == REORDER as i64 + 5 { 0 } else { k + 1 }, k as u32))
+            .collect();
+        assert_eq!(spilled(&far), stable_sorted(&far));
+        assert!(spilled(&[]).is_empty());
+    }
+
+    #[test]
+    fn backend_ids_are_mapped_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::new(Some(dir.path())).unwrap();
+        for k in 0..3 {
+            w.push(row(k, k as u32)).unwrap();
+        }
+        let mut s = w.finish(None).unwrap();
+        assert_eq!(s.span().unwrap(), Some((0, 2)));
+        s.set_remap(vec![0, 5]);
+        let ids: Vec<u32> = s.rows().map(|r| r.backend).collect();
+        assert_eq!(ids, [0, 5, 0], "ids past the table read as none");
+    }
+}
