@@ -219,7 +219,10 @@ impl Analysis {
             &inputs,
             opts,
             &mut names,
-            Keep::Spill { dir: spill_dir },
+            Keep::Spill {
+                dir: spill_dir,
+                full: false,
+            },
             &mut warnings,
         )?;
         debug!(elapsed = ?clock.elapsed(), "logs read");

@@ -7,7 +7,22 @@ use std::path::{Path, PathBuf};
 use seamless_proto::log::{FORMAT_VERSION, MAGIC};
 use seamless_proto::{Header, LogReader, Mode, Outcome, Probe, TornTail};
 
+use crate::probes::Row;
+use crate::spill::{Full, Record, Spill, SpillWriter};
 use crate::{Error, Result};
+
+/// The spill writer in `slot`, created in `dir` at the first probe.
+fn writer<'a, R: Record>(
+    slot: &'a mut Option<SpillWriter<R>>,
+    dir: Option<&Path>,
+) -> std::io::Result<&'a mut SpillWriter<R>> {
+    if slot.is_none() {
+        *slot = Some(SpillWriter::new(dir)?);
+    }
+    // Just filled if it was empty.
+    slot.as_mut()
+        .ok_or_else(|| std::io::Error::other("no spill writer"))
+}
 
 /// Probe class: a success.
 pub(crate) const CLASS_OK: u32 = 0;
@@ -41,23 +56,6 @@ pub(crate) struct Columns {
     pub class: Vec<u32>,
     /// Backend id in the run-wide table (0: none).
     pub backend: Vec<u32>,
-    /// The rest, kept only for exports.
-    pub extra: Option<Extra>,
-}
-
-/// Columns only exports need.
-#[derive(Debug, Default)]
-pub(crate) struct Extra {
-    /// Intended start, wall ns.
-    pub intended: Vec<i64>,
-    /// Connect duration, ns.
-    pub connect: Vec<i64>,
-    /// First byte after start, ns (0: none).
-    pub first_byte: Vec<i64>,
-    /// HTTP status.
-    pub status: Vec<u32>,
-    /// Reuse mode: the connection used (`None` for the other modes).
-    pub conn: Vec<Option<seamless_proto::ConnUse>>,
 }
 
 /// One agent's log, read; of one probing mode when the log has several
@@ -89,8 +87,10 @@ pub(crate) struct AgentLog {
     pub sorted: bool,
     /// The probes, when read into memory ([`Keep::Columns`]).
     pub cols: Columns,
-    /// The probes, when spilled ([`Keep::Spill`]).
+    /// The probes, when spilled ([`Keep::Spill`] without `full`).
     pub spill: Option<crate::spill::Spill>,
+    /// The probes, when spilled with every field.
+    pub full: Option<crate::spill::Spill<Full>>,
     /// Reuse mode's connections, when this log (or mode) has any.
     pub conns: Option<crate::connections::Tally>,
 }
@@ -120,15 +120,16 @@ fn format_version(path: &Path) -> Option<u16> {
 /// Where [`read_log`] keeps the probes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Keep<'a> {
-    /// In [`Columns`], with the export's extra columns or without.
-    Columns {
-        /// With [`Extra`].
-        extra: bool,
-    },
+    /// In [`Columns`] (the tests' reference path, and check-truth's
+    /// failed probes).
+    Columns,
     /// In a [`crate::spill::Spill`], in `dir` when it takes one.
     Spill {
         /// Where the spill goes (else the system's temporary directory).
         dir: Option<&'a Path>,
+        /// Every field (the export's [`crate::spill::Full`]), or the
+        /// analysis's alone.
+        full: bool,
     },
 }
 
@@ -148,20 +149,18 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
     let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
     let header = reader.header().clone();
     let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
-    let (with_extra, spill_dir) = match keep {
-        Keep::Columns { extra } => (extra, None),
-        Keep::Spill { dir } => (false, Some(dir)),
+    let (spill_dir, full) = match keep {
+        Keep::Columns => (None, false),
+        Keep::Spill { dir, full } => (Some(dir), full),
     };
     let spill_err = |e| Error::Spill {
         path: path.to_owned(),
         source: e,
     };
-    let mut spills: [Option<crate::spill::SpillWriter>; 3] = [None, None, None];
+    let mut spills: [Option<SpillWriter<Row>>; 3] = [None, None, None];
+    let mut fulls: [Option<SpillWriter<Full>>; 3] = [None, None, None];
     let mut counts = [0u64; 3];
-    let new_cols = || Columns {
-        extra: with_extra.then(Extra::default),
-        ..Columns::default()
-    };
+    let new_cols = Columns::default;
     // Most logs have one mode: reserve for it alone.
     let mut by_mode: [Columns; 3] = [new_cols(), new_cols(), new_cols()];
     let first = header.modes.first().map_or(Mode::New, |m| m.mode);
@@ -188,18 +187,31 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
                 tallies[m].push(t, p.outcome, c);
             }
             if let Some(dir) = spill_dir {
-                let w = match &mut spills[m] {
-                    Some(w) => w,
-                    slot => slot.insert(crate::spill::SpillWriter::new(dir).map_err(spill_err)?),
-                };
-                w.push(crate::probes::Row {
+                let row = Row {
                     t,
                     lat: i64::try_from(p.total_ns).unwrap_or(i64::MAX),
                     outcome: u32::from(p.outcome.as_u8()),
                     class: class_of(p.outcome),
                     backend: p.backend,
-                })
-                .map_err(spill_err)?;
+                };
+                if full {
+                    writer(&mut fulls[m], dir)
+                        .and_then(|w| {
+                            w.push(Full {
+                                row,
+                                intended: base.saturating_add_unsigned(p.intended_ns),
+                                connect: i64::try_from(p.connect_ns).unwrap_or(i64::MAX),
+                                first_byte: i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX),
+                                status: p.status,
+                                conn: p.conn,
+                            })
+                        })
+                        .map_err(spill_err)?;
+                } else {
+                    writer(&mut spills[m], dir)
+                        .and_then(|w| w.push(row))
+                        .map_err(spill_err)?;
+                }
                 continue;
             }
             let cols = &mut by_mode[m];
@@ -210,23 +222,20 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
             cols.outcome.push(u32::from(p.outcome.as_u8()));
             cols.class.push(class_of(p.outcome));
             cols.backend.push(p.backend);
-            if let Some(x) = cols.extra.as_mut() {
-                x.intended.push(base.saturating_add_unsigned(p.intended_ns));
-                x.connect
-                    .push(i64::try_from(p.connect_ns).unwrap_or(i64::MAX));
-                x.first_byte
-                    .push(i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX));
-                x.status.push(u32::from(p.status));
-                x.conn.push(p.conn);
-            }
         }
         batch.clear();
     }
-    let mut spilled: [Option<crate::spill::Spill>; 3] = [None, None, None];
-    for (m, w) in spills.into_iter().enumerate() {
-        if let (Some(w), Some(dir)) = (w, spill_dir) {
+    let mut spilled: [Option<Spill>; 3] = [None, None, None];
+    let mut spilled_full: [Option<Spill<Full>>; 3] = [None, None, None];
+    for (m, (w, f)) in spills.into_iter().zip(fulls).enumerate() {
+        let Some(dir) = spill_dir else { break };
+        if let Some(w) = w {
             sorted[m] = w.in_order;
             spilled[m] = Some(w.finish(dir).map_err(spill_err)?);
+        }
+        if let Some(f) = f {
+            sorted[m] = f.in_order;
+            spilled_full[m] = Some(f.finish(dir).map_err(spill_err)?);
         }
     }
     let present: Vec<usize> = (0..3).filter(|&m| counts[m] > 0).collect();
@@ -261,6 +270,7 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
                 sorted: sorted[m],
                 cols: by_mode[m].take().unwrap_or_default(),
                 spill: spilled[m].take(),
+                full: spilled_full[m].take(),
                 conns: (!tallies[m].is_empty()).then(|| std::mem::take(&mut tallies[m])),
             }
         })
@@ -270,9 +280,11 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
 impl AgentLog {
     /// The probes read.
     pub(crate) fn len(&self) -> usize {
-        self.spill
-            .as_ref()
-            .map_or(self.cols.t.len(), |s| s.len() as usize)
+        match (&self.spill, &self.full) {
+            (Some(s), _) => s.len() as usize,
+            (_, Some(f)) => f.len() as usize,
+            _ => self.cols.t.len(),
+        }
     }
 
     /// Maps this log's backend ids onto the run-wide table `names`, adding
@@ -290,6 +302,9 @@ impl AgentLog {
         if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
             if let Some(s) = &mut self.spill {
                 s.set_remap(remap.clone());
+            }
+            if let Some(f) = &mut self.full {
+                f.set_remap(remap.clone());
             }
             for b in &mut self.cols.backend {
                 *b = remap.get(*b as usize).copied().unwrap_or(0);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use crate::spill::{Spill, SpillRows};
+use crate::spill::{Record, Spill, SpillRows};
 
 /// One probe as the merged walk hands it over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,37 +104,55 @@ impl Walk<'_> {
     }
 }
 
-/// Several walks merged in start order, ties to the earlier walk.
-struct Merge<'a> {
-    walks: Vec<Walk<'a>>,
-    /// (next start, walk) of each walk's next row, smallest first.
+/// Several walks merged in start order, ties to the earlier walk: a
+/// stable sort of their records stacked in walk order.
+pub(crate) struct Merge<I: Iterator> {
+    walks: Vec<I>,
+    /// (next start, walk) of each walk's next record, smallest first.
     heap: BinaryHeap<Reverse<(i64, usize)>>,
-    next: Vec<Option<Row>>,
+    next: Vec<Option<I::Item>>,
 }
 
-impl<'a> Merge<'a> {
-    fn new(mut walks: Vec<Walk<'a>>) -> Merge<'a> {
-        let next: Vec<Option<Row>> = walks.iter_mut().map(Iterator::next).collect();
+impl<I: Iterator> Merge<I>
+where
+    I::Item: Record,
+{
+    /// Over these walks, each in start order.
+    pub(crate) fn new(mut walks: Vec<I>) -> Merge<I> {
+        let next: Vec<Option<I::Item>> = walks.iter_mut().map(Iterator::next).collect();
         let heap = next
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.map(|r| Reverse((r.t, i))))
+            .filter_map(|(i, r)| r.as_ref().map(|r| Reverse((r.t(), i))))
             .collect();
         Merge { walks, heap, next }
     }
-}
 
-impl Iterator for Merge<'_> {
-    type Item = Row;
-
-    fn next(&mut self) -> Option<Row> {
+    /// The next record, and the walk it came from.
+    pub(crate) fn next_from(&mut self) -> Option<(usize, I::Item)> {
         let Reverse((_, i)) = self.heap.pop()?;
         let row = self.next[i].take();
         self.next[i] = self.walks[i].next();
-        if let Some(r) = self.next[i] {
-            self.heap.push(Reverse((r.t, i)));
+        if let Some(r) = &self.next[i] {
+            self.heap.push(Reverse((r.t(), i)));
         }
-        row
+        row.map(|r| (i, r))
+    }
+
+    /// The walks back (to ask them why they ended).
+    pub(crate) fn into_walks(self) -> Vec<I> {
+        self.walks
+    }
+}
+
+impl<I: Iterator> Iterator for Merge<I>
+where
+    I::Item: Record,
+{
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.next_from().map(|(_, r)| r)
     }
 }
 
@@ -207,7 +225,7 @@ impl Probes {
         } else {
             let mut merge = Merge::new(std::mem::take(&mut walks));
             let out = f(&mut merge);
-            walks = merge.walks;
+            walks = merge.into_walks();
             out
         };
         for w in &mut walks {

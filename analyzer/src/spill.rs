@@ -4,7 +4,7 @@
 //! part of reading it, and the analysis walks the probes several times: the
 //! fold, the quantiles' second walk, the edges of partial windows, the plot
 //! and report.html. So each log is decoded once, and its probes go to an
-//! unlinked temporary file as fixed [`RECORD`]-byte records in start order;
+//! unlinked temporary file as fixed-size records in start order;
 //! every walk reads them back a block at a time. The process holds a block,
 //! not the probes, so its memory does not grow with the probe count; the
 //! kernel's page cache (which it may drop under pressure) keeps the re-reads
@@ -16,6 +16,9 @@
 //! ([`REORDER`] probes, a min-heap on start and arrival) restores the order a
 //! stable sort gives. A log more out of order than that is sorted whole, in
 //! memory, as before (said in a debug line): exact either way.
+//!
+//! A spill holds records of one [`Record`] kind: the analysis's [`Row`]
+//! (what every statistic and plot reads), or the export's [`Full`] probe.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -26,46 +29,138 @@ use std::path::Path;
 
 use crate::probes::Row;
 
-/// Bytes a probe takes in the spill: start (i64), total (i64), backend id
-/// (u32, the log's own), outcome byte, class byte; little endian.
-pub(crate) const RECORD: usize = 22;
-/// Records a read block holds (about 1.4 MB).
-const BLOCK: usize = 1 << 16;
-/// Probes the reordering buffer holds before it writes the earliest.
-const REORDER: usize = 1 << 16;
-
-fn encode(r: &Row) -> [u8; RECORD] {
-    let mut b = [0u8; RECORD];
-    b[0..8].copy_from_slice(&r.t.to_le_bytes());
-    b[8..16].copy_from_slice(&r.lat.to_le_bytes());
-    b[16..20].copy_from_slice(&r.backend.to_le_bytes());
-    // Outcome bytes and classes are u8 values held in u32 columns.
-    b[20] = r.outcome as u8;
-    b[21] = r.class as u8;
-    b
+/// What a spill holds: fixed-size records with a start time.
+pub(crate) trait Record: Copy {
+    /// Bytes a record takes.
+    const SIZE: usize;
+    /// Its start, wall ns (the spill's order).
+    fn t(&self) -> i64;
+    /// Writes it into `out` (`SIZE` bytes).
+    fn encode(&self, out: &mut [u8]);
+    /// Reads one back from `b` (`SIZE` bytes).
+    fn decode(b: &[u8]) -> Self;
+    /// Its backend id, to map from the log's table to the run's.
+    fn backend_mut(&mut self) -> &mut u32;
 }
 
-fn decode(b: &[u8]) -> Row {
-    let i64_at = |k: usize| {
-        i64::from_le_bytes([
-            b[k],
-            b[k + 1],
-            b[k + 2],
-            b[k + 3],
-            b[k + 4],
-            b[k + 5],
-            b[k + 6],
-            b[k + 7],
-        ])
-    };
-    Row {
-        t: i64_at(0),
-        lat: i64_at(8),
-        backend: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
-        outcome: u32::from(b[20]),
-        class: u32::from(b[21]),
+fn i64_at(b: &[u8], k: usize) -> i64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[k..k + 8]);
+    i64::from_le_bytes(x)
+}
+
+fn u32_at(b: &[u8], k: usize) -> u32 {
+    u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]])
+}
+
+/// The analysis's record: start (i64), total (i64), backend id (u32),
+/// outcome byte, class byte; little endian, 22 bytes.
+impl Record for Row {
+    const SIZE: usize = 22;
+
+    fn t(&self) -> i64 {
+        self.t
+    }
+
+    fn encode(&self, b: &mut [u8]) {
+        b[0..8].copy_from_slice(&self.t.to_le_bytes());
+        b[8..16].copy_from_slice(&self.lat.to_le_bytes());
+        b[16..20].copy_from_slice(&self.backend.to_le_bytes());
+        // Outcome bytes and classes are u8 values held in u32 columns.
+        b[20] = self.outcome as u8;
+        b[21] = self.class as u8;
+    }
+
+    fn decode(b: &[u8]) -> Row {
+        Row {
+            t: i64_at(b, 0),
+            lat: i64_at(b, 8),
+            backend: u32_at(b, 16),
+            outcome: u32::from(b[20]),
+            class: u32::from(b[21]),
+        }
+    }
+
+    fn backend_mut(&mut self) -> &mut u32 {
+        &mut self.backend
     }
 }
+
+/// The export's record: a probe with every field, times in wall ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full {
+    /// The analysis's fields.
+    pub row: Row,
+    /// Intended start, wall ns.
+    pub intended: i64,
+    /// Connect duration, ns.
+    pub connect: i64,
+    /// First byte after start, ns (0: none).
+    pub first_byte: i64,
+    /// HTTP status.
+    pub status: u16,
+    /// Reuse mode: the connection used.
+    pub conn: Option<seamless_proto::ConnUse>,
+}
+
+/// [`Row`]'s 22 bytes, intended start, connect and first byte (i64 each),
+/// status (u16), then the connection: a presence byte, id (u64), age
+/// (u64), requests (u32), state byte; 70 bytes.
+impl Record for Full {
+    const SIZE: usize = 70;
+
+    fn t(&self) -> i64 {
+        self.row.t
+    }
+
+    fn encode(&self, b: &mut [u8]) {
+        self.row.encode(&mut b[..22]);
+        b[22..30].copy_from_slice(&self.intended.to_le_bytes());
+        b[30..38].copy_from_slice(&self.connect.to_le_bytes());
+        b[38..46].copy_from_slice(&self.first_byte.to_le_bytes());
+        b[46..48].copy_from_slice(&self.status.to_le_bytes());
+        let c = self.conn;
+        b[48] = u8::from(c.is_some());
+        let c = c.unwrap_or(seamless_proto::ConnUse {
+            id: 0,
+            age_ns: 0,
+            requests: 0,
+            state: seamless_proto::ConnState::Reused,
+        });
+        b[49..57].copy_from_slice(&c.id.to_le_bytes());
+        b[57..65].copy_from_slice(&c.age_ns.to_le_bytes());
+        b[65..69].copy_from_slice(&c.requests.to_le_bytes());
+        b[69] = c.state.as_u8();
+    }
+
+    fn decode(b: &[u8]) -> Full {
+        let conn = (b[48] == 1).then(|| seamless_proto::ConnUse {
+            id: i64_at(b, 49) as u64,
+            age_ns: i64_at(b, 57) as u64,
+            requests: u32_at(b, 65),
+            // Written from a valid state: the fallback is never taken.
+            state: seamless_proto::ConnState::from_u8(b[69])
+                .unwrap_or(seamless_proto::ConnState::Reused),
+        });
+        Full {
+            row: Row::decode(&b[..22]),
+            intended: i64_at(b, 22),
+            connect: i64_at(b, 30),
+            first_byte: i64_at(b, 38),
+            status: u16::from_le_bytes([b[46], b[47]]),
+            conn,
+        }
+    }
+
+    fn backend_mut(&mut self) -> &mut u32 {
+        &mut self.row.backend
+    }
+}
+
+/// Records a read block holds.
+const BLOCK: usize = 1 << 16;
+/// Records the reordering buffer holds before it writes the earliest.
+const REORDER: usize = 1 << 16;
 
 /// A temporary file in `dir` when it takes one (beside the run: the page
 /// cache of its disk, not a tmpfs in memory), else in the system's.
@@ -78,32 +173,32 @@ fn temp_file(dir: Option<&Path>) -> io::Result<File> {
 
 /// A probe waiting in the reordering buffer: ordered by start, then by
 /// arrival (a stable sort's order).
-struct Pending {
+struct Pending<R> {
     key: (i64, u64),
-    row: Row,
+    row: R,
 }
 
-impl PartialEq for Pending {
+impl<R> PartialEq for Pending<R> {
     fn eq(&self, other: &Self) -> bool {
         self.key == other.key
     }
 }
-impl Eq for Pending {}
-impl PartialOrd for Pending {
+impl<R> Eq for Pending<R> {}
+impl<R> PartialOrd for Pending<R> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Pending {
+impl<R> Ord for Pending<R> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.key.cmp(&other.key)
     }
 }
 
 /// Writes one agent's probes (in file order) to a spill in start order.
-pub(crate) struct SpillWriter {
+pub(crate) struct SpillWriter<R: Record> {
     out: BufWriter<File>,
-    heap: BinaryHeap<Reverse<Pending>>,
+    heap: BinaryHeap<Reverse<Pending<R>>>,
     arrived: u64,
     written: u64,
     last_written: i64,
@@ -112,11 +207,12 @@ pub(crate) struct SpillWriter {
     /// Whether the probes came in start order (no reordering needed).
     pub(crate) in_order: bool,
     last_in: i64,
+    block: Vec<u8>,
 }
 
-impl SpillWriter {
+impl<R: Record> SpillWriter<R> {
     /// A writer to a new temporary file in `dir` (else the system's).
-    pub(crate) fn new(dir: Option<&Path>) -> io::Result<SpillWriter> {
+    pub(crate) fn new(dir: Option<&Path>) -> io::Result<SpillWriter<R>> {
         Ok(SpillWriter {
             out: BufWriter::with_capacity(1 << 20, temp_file(dir)?),
             heap: BinaryHeap::new(),
@@ -126,21 +222,23 @@ impl SpillWriter {
             overflowed: false,
             in_order: true,
             last_in: i64::MIN,
+            block: vec![0; R::SIZE],
         })
     }
 
     /// Adds the next probe of the log.
-    pub(crate) fn push(&mut self, row: Row) -> io::Result<()> {
-        self.in_order &= row.t >= self.last_in;
-        self.last_in = row.t;
+    pub(crate) fn push(&mut self, row: R) -> io::Result<()> {
+        let t = row.t();
+        self.in_order &= t >= self.last_in;
+        self.last_in = t;
         if self.in_order && self.heap.is_empty() {
             return self.write(&row);
         }
-        if row.t < self.last_written {
+        if t < self.last_written {
             self.overflowed = true;
         }
         self.heap.push(Reverse(Pending {
-            key: (row.t, self.arrived),
+            key: (t, self.arrived),
             row,
         }));
         self.arrived += 1;
@@ -152,14 +250,15 @@ impl SpillWriter {
         Ok(())
     }
 
-    fn write(&mut self, row: &Row) -> io::Result<()> {
-        self.last_written = row.t;
+    fn write(&mut self, row: &R) -> io::Result<()> {
+        self.last_written = row.t();
         self.written += 1;
-        self.out.write_all(&encode(row))
+        row.encode(&mut self.block);
+        self.out.write_all(&self.block)
     }
 
     /// The spill, every probe in start order.
-    pub(crate) fn finish(mut self, dir: Option<&Path>) -> io::Result<Spill> {
+    pub(crate) fn finish(mut self, dir: Option<&Path>) -> io::Result<Spill<R>> {
         while let Some(Reverse(p)) = self.heap.pop() {
             self.write(&p.row)?;
         }
@@ -178,16 +277,17 @@ impl SpillWriter {
             probes = self.written,
             "a log further out of start order than the reordering buffer: sorted in memory"
         );
-        let mut rows: Vec<Row> = Vec::with_capacity(self.written as usize);
+        let mut rows: Vec<R> = Vec::with_capacity(self.written as usize);
         let mut it = spill.rows();
         rows.extend(&mut it);
         if let Some(e) = it.error.take() {
             return Err(e);
         }
-        rows.sort_by_key(|r| r.t);
+        rows.sort_by_key(R::t);
         let mut w = BufWriter::with_capacity(1 << 20, temp_file(dir)?);
         for r in &rows {
-            w.write_all(&encode(r))?;
+            r.encode(&mut self.block);
+            w.write_all(&self.block)?;
         }
         let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
         Ok(Spill::of(file, rows.len() as u64))
@@ -196,19 +296,21 @@ impl SpillWriter {
 
 /// One agent's probes on disk, in start order.
 #[derive(Debug)]
-pub(crate) struct Spill {
+pub(crate) struct Spill<R = Row> {
     file: File,
     len: u64,
     /// The log's backend ids to the run's (index: the log's id).
     remap: Option<Vec<u32>>,
+    kind: std::marker::PhantomData<R>,
 }
 
-impl Spill {
-    fn of(file: File, len: u64) -> Spill {
+impl<R: Record> Spill<R> {
+    fn of(file: File, len: u64) -> Spill<R> {
         Spill {
             file,
             len,
             remap: None,
+            kind: std::marker::PhantomData,
         }
     }
 
@@ -223,15 +325,16 @@ impl Spill {
     }
 
     /// The probe at `k`.
-    fn at(&self, k: u64) -> io::Result<Row> {
-        let mut b = [0u8; RECORD];
-        self.file.read_exact_at(&mut b, k * RECORD as u64)?;
-        Ok(self.mapped(decode(&b)))
+    fn at(&self, k: u64) -> io::Result<R> {
+        let mut b = vec![0u8; R::SIZE];
+        self.file.read_exact_at(&mut b, k * R::SIZE as u64)?;
+        Ok(self.mapped(R::decode(&b)))
     }
 
-    fn mapped(&self, mut r: Row) -> Row {
+    fn mapped(&self, mut r: R) -> R {
         if let Some(m) = &self.remap {
-            r.backend = m.get(r.backend as usize).copied().unwrap_or(0);
+            let b = r.backend_mut();
+            *b = m.get(*b as usize).copied().unwrap_or(0);
         }
         r
     }
@@ -241,12 +344,12 @@ impl Spill {
         if self.len == 0 {
             return Ok(None);
         }
-        Ok(Some((self.at(0)?.t, self.at(self.len - 1)?.t)))
+        Ok(Some((self.at(0)?.t(), self.at(self.len - 1)?.t())))
     }
 
     /// Every probe in start order; a read error ends the walk and waits in
     /// [`SpillRows::error`].
-    pub(crate) fn rows(&self) -> SpillRows<'_> {
+    pub(crate) fn rows(&self) -> SpillRows<'_, R> {
         SpillRows {
             spill: self,
             next: 0,
@@ -258,8 +361,8 @@ impl Spill {
 }
 
 /// A walk over a spill, a block at a time.
-pub(crate) struct SpillRows<'a> {
-    spill: &'a Spill,
+pub(crate) struct SpillRows<'a, R: Record = Row> {
+    spill: &'a Spill<R>,
     /// The next record to read into the block.
     next: u64,
     buf: Vec<u8>,
@@ -268,21 +371,21 @@ pub(crate) struct SpillRows<'a> {
     pub(crate) error: Option<io::Error>,
 }
 
-impl Iterator for SpillRows<'_> {
-    type Item = Row;
+impl<R: Record> Iterator for SpillRows<'_, R> {
+    type Item = R;
 
-    fn next(&mut self) -> Option<Row> {
+    fn next(&mut self) -> Option<R> {
         if self.at == self.buf.len() {
             let left = self.spill.len - self.next;
             if left == 0 || self.error.is_some() {
                 return None;
             }
             let n = left.min(BLOCK as u64) as usize;
-            self.buf.resize(n * RECORD, 0);
+            self.buf.resize(n * R::SIZE, 0);
             if let Err(e) = self
                 .spill
                 .file
-                .read_exact_at(&mut self.buf, self.next * RECORD as u64)
+                .read_exact_at(&mut self.buf, self.next * R::SIZE as u64)
             {
                 self.error = Some(e);
                 self.buf.clear();
@@ -292,8 +395,8 @@ impl Iterator for SpillRows<'_> {
             self.next += n as u64;
             self.at = 0;
         }
-        let r = decode(&self.buf[self.at..self.at + RECORD]);
-        self.at += RECORD;
+        let r = R::decode(&self.buf[self.at..self.at + R::SIZE]);
+        self.at += R::SIZE;
         Some(self.spill.mapped(r))
     }
 }
@@ -314,7 +417,7 @@ mod tests {
 
     fn spilled(rows: &[Row]) -> Vec<Row> {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SpillWriter::new(Some(dir.path())).unwrap();
+        let mut w = SpillWriter::<Row>::new(Some(dir.path())).unwrap();
         for r in rows {
             w.push(*r).unwrap();
         }
@@ -341,7 +444,30 @@ mod tests {
             class: 2,
             backend: u32::MAX,
         };
-        assert_eq!(decode(&encode(&r)), r);
+        let mut b = [0u8; 22];
+        r.encode(&mut b);
+        assert_eq!(Row::decode(&b), r);
+        for conn in [
+            None,
+            Some(seamless_proto::ConnUse {
+                id: u64::MAX,
+                age_ns: 1 << 40,
+                requests: 7,
+                state: seamless_proto::ConnState::AfterIdleError,
+            }),
+        ] {
+            let f = Full {
+                row: r,
+                intended: -3,
+                connect: 1 << 50,
+                first_byte: 0,
+                status: 503,
+                conn,
+            };
+            let mut b = [0u8; Full::SIZE];
+            f.encode(&mut b);
+            assert_eq!(Full::decode(&b), f);
+        }
     }
 
     #[test]
@@ -367,7 +493,7 @@ mod tests {
     #[test]
     fn backend_ids_are_mapped_when_read() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SpillWriter::new(Some(dir.path())).unwrap();
+        let mut w = SpillWriter::<Row>::new(Some(dir.path())).unwrap();
         for k in 0..3 {
             w.push(row(k, k as u32)).unwrap();
         }

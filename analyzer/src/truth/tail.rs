@@ -64,7 +64,7 @@ pub(super) fn failed_probes(
         Err(crate::Error::NoLogs { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let keep = crate::load::Keep::Columns { extra: false };
+    let keep = crate::load::Keep::Columns;
     let logs = crate::analyze::read_logs(&inputs, opts, &mut Vec::new(), keep, &mut Vec::new())?;
     let mut failed: Vec<Failed> = logs
         .iter()
