@@ -14,6 +14,10 @@ measured with wait4(2) on the child, so no /usr/bin/time is needed.
 With --agents N the run has N logs of --probes each (seeds 1..N), as a
 DaemonSet of agents gives, analysed alone and merged.
 
+With --peer BIN a second analyzer (an older build, say) runs on the same
+run in the same session, turn about with this one, and both are printed
+side by side; the bar applies to this one.
+
 Exit status 1 when the best run misses the bar (3 s wall, 1.5 GiB peak RSS).
 """
 
@@ -51,6 +55,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-wall", type=float, default=3.0, help="bar for wall seconds")
     ap.add_argument("--max-rss-gib", type=float, default=1.5, help="bar for peak RSS, GiB")
+    ap.add_argument("--peer", default=None, help="a second analyzer binary, measured side by side")
     args, extra = ap.parse_known_args()
 
     if not os.access(args.bin, os.X_OK):
@@ -82,17 +87,26 @@ def main():
         print(f"generated {args.probes} probes in {wall:.2f} s: {log} "
               f"({os.path.getsize(log) / 2**20:.0f} MiB)")
 
-    argv = [args.bin, "report", run_dir] + extra
-    print("command:", " ".join(argv))
-    best = None
+    bins = [("this", args.bin)] + ([("peer", args.peer)] if args.peer else [])
+    best = {}
+    for name, binary in bins:
+        print(f"{name}:", " ".join([binary, "report", run_dir] + extra))
     for i in range(args.runs):
-        code, wall, rss = run_measured(argv)
-        if code != 0:
-            sys.exit(f"report failed with status {code}")
-        print(f"run {i + 1}: wall {wall:.3f} s, peak RSS {rss / 2**20:.0f} MiB")
-        if best is None or wall < best[0]:
-            best = (wall, rss)
-    wall, rss = best
+        for name, binary in bins:
+            code, wall, rss = run_measured([binary, "report", run_dir] + extra)
+            if code != 0:
+                sys.exit(f"{name}: report failed with status {code}")
+            print(f"run {i + 1} {name}: wall {wall:.3f} s, peak RSS {rss / 2**20:.0f} MiB")
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, rss)
+    if args.peer:
+        print(f"\n| {suffix} probes | wall (best of {args.runs}) | peak RSS |")
+        print("|---|---|---|")
+        for name, _ in bins:
+            w, r = best[name]
+            print(f"| {name} | {w:.2f} s | {r / 2**20:,.0f} MiB |")
+        print()
+    wall, rss = best["this"]
     ok = wall <= args.max_wall and rss <= args.max_rss_gib * 2**30
     print(f"best: wall {wall:.3f} s (bar {args.max_wall} s), peak RSS {rss / 2**20:.0f} MiB "
           f"(bar {args.max_rss_gib} GiB): {'PASS' if ok else 'FAIL'}")

@@ -76,7 +76,10 @@ pub(crate) fn read_logs(
     keep: Keep<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<AgentLog>> {
-    // One thread a log: a run has a log per node, each read on its own.
+    // One thread a log: a run has a log per node, each read on its own;
+    // the cores left over decode a log's frames side by side.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let decoders = (cores / inputs.logs.len().max(1)).max(1);
     let read: Vec<Result<Vec<AgentLog>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inputs
             .logs
@@ -84,7 +87,7 @@ pub(crate) fn read_logs(
             .map(|path| {
                 let agent = crate::load::agent_name(path);
                 let offset = crate::clocks::clock(opts, inputs.run_info.as_ref(), &agent).offset_ns;
-                scope.spawn(move || read_log(path, offset, keep))
+                scope.spawn(move || read_log(path, offset, keep, decoders))
             })
             .collect();
         handles

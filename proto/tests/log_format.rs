@@ -160,6 +160,68 @@ fn round_trip() {
     assert_eq!(log.torn, None);
 }
 
+/// Reads `bytes` as a decoding pool would: every raw frame decoded on a
+/// thread of its own, the frames taken in, in file order.
+fn read_in_parallel(bytes: &[u8]) -> seamless_proto::log::Result<(Vec<Probe>, LogReader<&[u8]>)> {
+    let mut r = LogReader::new(bytes)?;
+    let mut raws = Vec::new();
+    // A framing error counts after the frames read before it.
+    let read_error = loop {
+        match r.next_raw() {
+            Ok(Some(raw)) => raws.push(raw),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let decoded: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = raws
+            .iter()
+            .map(|raw| s.spawn(move || raw.decode()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut probes = Vec::new();
+    for d in decoded {
+        r.accept(d, &mut probes)?;
+    }
+    match read_error {
+        Some(e) => Err(e),
+        None => Ok((probes, r)),
+    }
+}
+
+#[test]
+fn frames_decoded_on_other_threads_read_as_in_one_pass() {
+    for bytes in [sample_log(), sample_log_v2()] {
+        let whole = LogReader::new(&bytes[..]).unwrap().read_all().unwrap();
+        let (probes, r) = read_in_parallel(&bytes).unwrap();
+        assert_eq!(probes, whole.probes);
+        assert_eq!(r.backends(), whole.backends);
+        assert_eq!(r.end_count(), whole.end_count);
+    }
+    // Corruption reads the same both ways: each flip of a data frame's
+    // bytes fails (or tears) at the same offset.
+    let bytes = sample_log();
+    let first_data = 10 + 8 + u32::from_le_bytes(bytes[10..14].try_into().unwrap()) as usize;
+    for i in (first_data..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[i] ^= 0x10;
+        let one = LogReader::new(&b[..]).and_then(|r| r.read_all());
+        let par = read_in_parallel(&b);
+        match (one, par) {
+            (Ok(log), Ok((probes, r))) => {
+                assert_eq!(log.probes, probes, "flip at {i}");
+                assert_eq!(log.torn, r.torn_tail(), "flip at {i}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "flip at {i}"),
+            (a, b) => panic!(
+                "flip at {i}: {a:?} but in parallel {:?}",
+                b.map(|x| x.0.len())
+            ),
+        }
+    }
+}
+
 #[test]
 fn compact_on_disk() {
     let bytes = sample_log();

@@ -22,7 +22,7 @@ type Answer = (Vec<Window>, Summary);
 fn both(path: &Path) -> Vec<(Answer, Answer)> {
     let opts = AnalyzeOptions::default();
     let mut out = Vec::new();
-    for mut log in read_log(path, 0, crate::load::Keep::Columns).unwrap() {
+    for mut log in read_log(path, 0, crate::load::Keep::Columns, 2).unwrap() {
         let mut names = Vec::new();
         log.remap(&mut names);
         let frame = probe_frame(vec![std::mem::take(&mut log.cols)], log.sorted).unwrap();
@@ -131,7 +131,7 @@ fn the_fold_refuses_a_probe_out_of_order() {
 #[ignore]
 fn time_the_fold_against_the_frame() {
     let path = Path::new("/tmp/sb10m/probe-synthetic.log");
-    let mut log = read_log(path, 0, crate::load::Keep::Columns)
+    let mut log = read_log(path, 0, crate::load::Keep::Columns, 2)
         .unwrap()
         .remove(0);
     let mut names = Vec::new();

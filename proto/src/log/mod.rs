@@ -71,7 +71,7 @@ mod record;
 mod writer;
 
 pub use header::{Header, ModeSpec, Schedule};
-pub use reader::{LogReader, ProbeLog, TornTail, backend_name};
+pub use reader::{Batch, LogReader, ProbeLog, RawFrame, TornTail, backend_name};
 pub use record::{ConnState, ConnUse, Mode, Probe};
 pub use writer::LogWriter;
 

@@ -203,62 +203,89 @@ impl<R: Read> LogReader<R> {
     /// Appends the probes of the next data frame to `out`. Returns `false`
     /// at the end of the log (clean or torn); errors on corruption.
     pub fn next_batch(&mut self, out: &mut Vec<Probe>) -> Result<bool> {
-        loop {
-            if self.done {
+        while let Some(raw) = self.next_raw()? {
+            if self.accept(raw.decode(), out)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The next data frame, read whole but neither checked nor decoded, so
+    /// that [`RawFrame::decode`] may run on another thread; `None` at the
+    /// end of the log (clean or torn). Hand each decoded frame to
+    /// [`LogReader::accept`] in the order read.
+    pub fn next_raw(&mut self) -> Result<Option<RawFrame>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.frames.next()? {
+            Step::Frame { offset, crc } => Ok(Some(RawFrame {
+                offset,
+                crc,
+                version: self.version,
+                payload: std::mem::take(&mut self.frames.buf),
+            })),
+            Step::Eof => {
+                self.done = true;
+                Ok(None)
+            }
+            Step::Torn(t) => {
+                self.torn = Some(t);
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes in the next decoded frame, in the order [`LogReader::next_raw`]
+    /// read them: appends its probes to `out` and returns `true`, or
+    /// `false` for the end marker. A frame after the end marker, a decoding
+    /// error, or a backend id the table does not hold (so far) is
+    /// corruption; on an error `out` keeps what it had.
+    pub fn accept(&mut self, frame: Result<Batch>, out: &mut Vec<Probe>) -> Result<bool> {
+        if self.end_count.is_some() {
+            let offset = match &frame {
+                Ok(b) => b.offset,
+                Err(LogError::Corrupt { offset, .. }) => *offset,
+                Err(_) => self.frames.offset,
+            };
+            return Err(LogError::Corrupt {
+                offset,
+                reason: "frame after the end marker".into(),
+            });
+        }
+        let batch = frame?;
+        let (new_backends, probes, max_backend) = match batch.body {
+            Body::End(n) => {
+                self.end_count = Some(n);
                 return Ok(false);
             }
-            let (offset, crc) = match self.frames.next()? {
-                Step::Frame { offset, crc } => (offset, crc),
-                Step::Eof => {
-                    self.done = true;
-                    return Ok(false);
-                }
-                Step::Torn(t) => {
-                    self.torn = Some(t);
-                    self.done = true;
-                    return Ok(false);
-                }
-            };
-            if self.end_count.is_some() {
-                return Err(LogError::Corrupt {
-                    offset,
-                    reason: "frame after the end marker".into(),
-                });
-            }
-            let new_backends = if self.version == 1 {
-                match decode_payload::<FrameBody<WireProbeV1>>(&self.frames.buf, crc, offset)? {
-                    FrameBody::End { probes } => {
-                        self.end_count = Some(probes);
-                        continue;
-                    }
-                    FrameBody::Probes {
-                        new_backends,
-                        probes,
-                    } => {
-                        let n = self.backends.len() + new_backends.len();
-                        decode_probes(&probes, n, offset, out, WireProbeV1::decode)?;
-                        new_backends
-                    }
-                }
-            } else {
-                match decode_payload::<FrameBody<WireProbe>>(&self.frames.buf, crc, offset)? {
-                    FrameBody::End { probes } => {
-                        self.end_count = Some(probes);
-                        continue;
-                    }
-                    FrameBody::Probes {
-                        new_backends,
-                        probes,
-                    } => {
-                        let n = self.backends.len() + new_backends.len();
-                        decode_probes(&probes, n, offset, out, WireProbe::decode)?;
-                        new_backends
-                    }
-                }
-            };
-            self.backends.extend(new_backends);
-            return Ok(true);
+            Body::Probes {
+                new_backends,
+                probes,
+                max_backend,
+            } => (new_backends, probes, max_backend),
+        };
+        let n = self.backends.len() + new_backends.len();
+        if max_backend as usize > n {
+            let id = probes
+                .iter()
+                .map(|p| p.backend)
+                .find(|&b| b as usize > n)
+                .unwrap_or(max_backend);
+            return Err(LogError::Corrupt {
+                offset: batch.offset,
+                reason: format!("backend id {id} not in the table"),
+            });
         }
+        self.backends.extend(new_backends);
+        if out.is_empty() {
+            *out = probes;
+        } else {
+            out.extend(probes);
+        }
+        Ok(true)
     }
 
     /// Reads every remaining frame.
@@ -276,36 +303,89 @@ impl<R: Read> LogReader<R> {
     }
 }
 
-/// Decodes a frame's probes onto `out`; `backends` is the size of the table
-/// once the frame's new names are in. On an error `out` keeps what it had.
-fn decode_probes<W>(
-    wire: &[W],
-    backends: usize,
+/// A data frame read by [`LogReader::next_raw`], not yet checked or
+/// decoded.
+#[derive(Debug)]
+pub struct RawFrame {
     offset: u64,
-    out: &mut Vec<Probe>,
-    decode: impl Fn(&W, u64) -> Result<Probe, Undecodable>,
-) -> Result<()> {
-    let before = out.len();
-    out.reserve(wire.len());
-    let mut prev = 0;
-    for w in wire {
-        let p = match decode(w, prev) {
-            Ok(p) if p.backend as usize > backends => {
-                Err(format!("backend id {} not in the table", p.backend))
-            }
-            Ok(p) => Ok(p),
-            Err(reason) => Err(reason.to_owned()),
-        };
-        match p {
-            Ok(p) => {
-                prev = p.intended_ns;
-                out.push(p);
-            }
-            Err(reason) => {
-                out.truncate(before);
-                return Err(LogError::Corrupt { offset, reason });
-            }
-        }
+    crc: u32,
+    version: u16,
+    payload: Vec<u8>,
+}
+
+/// A data frame decoded by [`RawFrame::decode`], for [`LogReader::accept`].
+#[derive(Debug)]
+pub struct Batch {
+    offset: u64,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Probes {
+        new_backends: Vec<String>,
+        probes: Vec<Probe>,
+        max_backend: u32,
+    },
+    End(u64),
+}
+
+impl RawFrame {
+    /// The frame's byte offset in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
-    Ok(())
+
+    /// Checks the frame's checksum and decodes it: the dear part of
+    /// reading a log, and independent of every other frame (each frame's
+    /// deltas start from 0), so frames may be decoded on several threads.
+    pub fn decode(&self) -> Result<Batch> {
+        let offset = self.offset;
+        let body = if self.version == 1 {
+            body(
+                decode_payload::<FrameBody<WireProbeV1>>(&self.payload, self.crc, offset)?,
+                offset,
+                WireProbeV1::decode,
+            )?
+        } else {
+            body(
+                decode_payload::<FrameBody<WireProbe>>(&self.payload, self.crc, offset)?,
+                offset,
+                WireProbe::decode,
+            )?
+        };
+        Ok(Batch { offset, body })
+    }
+}
+
+/// A frame's body with its probes decoded from their deltas.
+fn body<W>(
+    frame: FrameBody<W>,
+    offset: u64,
+    decode: impl Fn(&W, u64) -> Result<Probe, Undecodable>,
+) -> Result<Body> {
+    let (new_backends, wire) = match frame {
+        FrameBody::End { probes } => return Ok(Body::End(probes)),
+        FrameBody::Probes {
+            new_backends,
+            probes,
+        } => (new_backends, probes),
+    };
+    let mut probes = Vec::with_capacity(wire.len());
+    let mut prev = 0;
+    let mut max_backend = 0;
+    for w in &wire {
+        let p = decode(w, prev).map_err(|reason| LogError::Corrupt {
+            offset,
+            reason: reason.to_owned(),
+        })?;
+        prev = p.intended_ns;
+        max_backend = max_backend.max(p.backend);
+        probes.push(p);
+    }
+    Ok(Body::Probes {
+        new_backends,
+        probes,
+        max_backend,
+    })
 }

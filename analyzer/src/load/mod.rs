@@ -7,22 +7,13 @@ use std::path::{Path, PathBuf};
 use seamless_proto::log::{FORMAT_VERSION, MAGIC};
 use seamless_proto::{Header, LogReader, Mode, Outcome, Probe, TornTail};
 
-use crate::probes::Row;
-use crate::spill::{Full, Record, Spill, SpillWriter};
+use crate::spill::{Full, Spill};
 use crate::{Error, Result};
 
-/// The spill writer in `slot`, created in `dir` at the first probe.
-fn writer<'a, R: Record>(
-    slot: &'a mut Option<SpillWriter<R>>,
-    dir: Option<&Path>,
-) -> std::io::Result<&'a mut SpillWriter<R>> {
-    if slot.is_none() {
-        *slot = Some(SpillWriter::new(dir)?);
-    }
-    // Just filled if it was empty.
-    slot.as_mut()
-        .ok_or_else(|| std::io::Error::other("no spill writer"))
-}
+mod decode;
+mod sink;
+
+use sink::Sink;
 
 /// Probe class: a success.
 pub(crate) const CLASS_OK: u32 = 0;
@@ -88,7 +79,7 @@ pub(crate) struct AgentLog {
     /// The probes, when read into memory ([`Keep::Columns`]).
     pub cols: Columns,
     /// The probes, when spilled ([`Keep::Spill`] without `full`).
-    pub spill: Option<crate::spill::Spill>,
+    pub spill: Option<Spill>,
     /// The probes, when spilled with every field.
     pub full: Option<crate::spill::Spill<Full>>,
     /// Reuse mode's connections, when this log (or mode) has any.
@@ -140,7 +131,12 @@ pub(crate) enum Keep<'a> {
 /// [`AgentLog`] per mode, named `<agent>/<mode>`: each mode then gets its
 /// own windows, downtime, row and marker, and the merged view holds them
 /// all. The order is [`Mode::ALL`]'s.
-pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Result<Vec<AgentLog>> {
+pub(crate) fn read_log(
+    path: &Path,
+    clock_offset_ns: i64,
+    keep: Keep<'_>,
+    decoders: usize,
+) -> Result<Vec<AgentLog>> {
     let log_err = |source| Error::Log {
         path: path.to_owned(),
         source,
@@ -149,96 +145,39 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
     let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
     let header = reader.header().clone();
     let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
-    let (spill_dir, full) = match keep {
-        Keep::Columns => (None, false),
-        Keep::Spill { dir, full } => (Some(dir), full),
-    };
-    let spill_err = |e| Error::Spill {
-        path: path.to_owned(),
-        source: e,
-    };
-    let mut spills: [Option<SpillWriter<Row>>; 3] = [None, None, None];
-    let mut fulls: [Option<SpillWriter<Full>>; 3] = [None, None, None];
-    let mut counts = [0u64; 3];
-    let new_cols = Columns::default;
-    // Most logs have one mode: reserve for it alone.
-    let mut by_mode: [Columns; 3] = [new_cols(), new_cols(), new_cols()];
     let first = header.modes.first().map_or(Mode::New, |m| m.mode);
-    let cols = &mut by_mode[first as usize];
-    if let (None, Ok(meta)) = (spill_dir, std::fs::metadata(path)) {
-        // About 20 bytes a probe: reserve once instead of doubling.
-        let guess = (meta.len() / 18) as usize;
-        cols.t.reserve(guess);
-        cols.lat.reserve(guess);
-        cols.outcome.reserve(guess);
-        cols.class.reserve(guess);
-        cols.backend.reserve(guess);
-    }
-    let mut batch: Vec<Probe> = Vec::with_capacity(1 << 16);
-    let mut tallies: [crate::connections::Tally; 3] = Default::default();
-    let mut sorted = [true; 3];
-    let mut last = [i64::MIN; 3];
-    while reader.next_batch(&mut batch).map_err(log_err)? {
-        for p in &batch {
-            let m = p.mode as usize;
-            let t = base.saturating_add_unsigned(p.start_ns);
-            counts[m] += 1;
-            if let (Mode::Reuse, Some(c)) = (p.mode, &p.conn) {
-                tallies[m].push(t, p.outcome, c);
+    let guess = std::fs::metadata(path).map_or(0, |m| m.len() / 18) as usize;
+    let sink = Sink::new(path, base, keep, first, guess);
+    // The frames decode here (on `decoders` threads), the probes go to
+    // their columns or spill on a thread of their own.
+    let (read, sink) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Probe>>(16);
+        let consumer = s.spawn(move || {
+            let mut sink = sink;
+            for batch in rx {
+                sink.take(&batch)?;
             }
-            if let Some(dir) = spill_dir {
-                let row = Row {
-                    t,
-                    lat: i64::try_from(p.total_ns).unwrap_or(i64::MAX),
-                    outcome: u32::from(p.outcome.as_u8()),
-                    class: class_of(p.outcome),
-                    backend: p.backend,
-                };
-                if full {
-                    writer(&mut fulls[m], dir)
-                        .and_then(|w| {
-                            w.push(Full {
-                                row,
-                                intended: base.saturating_add_unsigned(p.intended_ns),
-                                connect: i64::try_from(p.connect_ns).unwrap_or(i64::MAX),
-                                first_byte: i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX),
-                                status: p.status,
-                                conn: p.conn,
-                            })
-                        })
-                        .map_err(spill_err)?;
-                } else {
-                    writer(&mut spills[m], dir)
-                        .and_then(|w| w.push(row))
-                        .map_err(spill_err)?;
-                }
-                continue;
-            }
-            let cols = &mut by_mode[m];
-            sorted[m] &= t >= last[m];
-            last[m] = t;
-            cols.t.push(t);
-            cols.lat.push(i64::try_from(p.total_ns).unwrap_or(i64::MAX));
-            cols.outcome.push(u32::from(p.outcome.as_u8()));
-            cols.class.push(class_of(p.outcome));
-            cols.backend.push(p.backend);
-        }
-        batch.clear();
+            Ok::<_, Error>(sink)
+        });
+        // A send fails only when the sink has stopped on an error of its own.
+        let read = decode::each_batch(
+            &mut reader,
+            decoders,
+            |e| Some(log_err(e)),
+            |batch| tx.send(batch).map_err(|_| None),
+        );
+        drop(tx);
+        let sink = consumer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (read, sink)
+    });
+    let sink = sink?;
+    if let Err(Some(e)) = read {
+        return Err(e);
     }
-    let mut spilled: [Option<Spill>; 3] = [None, None, None];
-    let mut spilled_full: [Option<Spill<Full>>; 3] = [None, None, None];
-    for (m, (w, f)) in spills.into_iter().zip(fulls).enumerate() {
-        let Some(dir) = spill_dir else { break };
-        if let Some(w) = w {
-            sorted[m] = w.in_order;
-            spilled[m] = Some(w.finish(dir).map_err(spill_err)?);
-        }
-        if let Some(f) = f {
-            sorted[m] = f.in_order;
-            spilled_full[m] = Some(f.finish(dir).map_err(spill_err)?);
-        }
-    }
-    let present: Vec<usize> = (0..3).filter(|&m| counts[m] > 0).collect();
+    let mut parts = sink.finish()?;
+    let present: Vec<usize> = (0..3).filter(|&m| parts[m].count > 0).collect();
     let split = present.len() > 1;
     // A log without probes is still one (empty) agent.
     let keep: Vec<usize> = if present.is_empty() {
@@ -247,11 +186,11 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
         present
     };
     let name = agent_name(path);
-    let mut by_mode = by_mode.map(Some);
     Ok(keep
         .into_iter()
         .map(|m| {
             let mode = Mode::ALL[m];
+            let part = std::mem::take(&mut parts[m]);
             AgentLog {
                 name: if split {
                     format!("{name}/{}", mode.name())
@@ -267,11 +206,11 @@ pub(crate) fn read_log(path: &Path, clock_offset_ns: i64, keep: Keep<'_>) -> Res
                 backends: reader.backends().to_vec(),
                 header: header.clone(),
                 clock_offset_ns,
-                sorted: sorted[m],
-                cols: by_mode[m].take().unwrap_or_default(),
-                spill: spilled[m].take(),
-                full: spilled_full[m].take(),
-                conns: (!tallies[m].is_empty()).then(|| std::mem::take(&mut tallies[m])),
+                sorted: part.sorted,
+                cols: part.cols,
+                spill: part.spill,
+                full: part.full,
+                conns: (!part.tally.is_empty()).then_some(part.tally),
             }
         })
         .collect())
