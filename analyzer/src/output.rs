@@ -18,11 +18,23 @@ impl Analysis {
         std::fs::write(&path, json).map_err(Error::io(&path))?;
         let path = dir.join(REPORT_MD);
         std::fs::write(&path, markdown(&self.report)).map_err(Error::io(&path))?;
+        // report.html and the plots each walk every probe: side by side.
+        let (page, plotted) = std::thread::scope(|s| {
+            let plotted = s.spawn(|| {
+                if plots {
+                    plot::write_run_plots(self, &dir.join(PLOT_PNG), &dir.join(PLOT_SVG))
+                } else {
+                    Ok(())
+                }
+            });
+            let page = html::report_html(self);
+            let plotted = plotted
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (page, plotted)
+        });
         let path = dir.join(REPORT_HTML);
-        std::fs::write(&path, html::report_html(self)?).map_err(Error::io(&path))?;
-        if plots {
-            plot::write_run_plots(self, &dir.join(PLOT_PNG), &dir.join(PLOT_SVG))?;
-        }
-        Ok(())
+        std::fs::write(&path, page?).map_err(Error::io(&path))?;
+        plotted
     }
 }
