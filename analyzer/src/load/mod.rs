@@ -1,10 +1,9 @@
 //! Reading probe logs into columns, one agent at a time.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use seamless_proto::log::{FORMAT_VERSION, MAGIC};
 use seamless_proto::{Header, LogReader, Mode, Outcome, Probe, TornTail};
 
 use crate::spill::{Full, Spill};
@@ -99,15 +98,6 @@ pub(crate) fn agent_name(path: &Path) -> String {
     }
 }
 
-/// Reads the format version after the magic; `None` if the file is too short
-/// or not a log (the reader then reports why).
-fn format_version(path: &Path) -> Option<u16> {
-    let mut start = [0u8; 10];
-    let mut f = File::open(path).ok()?;
-    f.read_exact(&mut start).ok()?;
-    (start[..8] == MAGIC).then(|| u16::from_le_bytes([start[8], start[9]]))
-}
-
 /// Where [`read_log`] keeps the probes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Keep<'a> {
@@ -200,7 +190,7 @@ pub(crate) fn read_log(
                 mode: split.then_some(mode),
                 agent: name.clone(),
                 path: path.to_owned(),
-                format_version: format_version(path).unwrap_or(FORMAT_VERSION),
+                format_version: reader.format_version(),
                 torn: reader.torn_tail(),
                 end_count: reader.end_count(),
                 backends: reader.backends().to_vec(),
