@@ -8,15 +8,14 @@ use seamless_proto::timeline::{Event, read_jsonl};
 use seamless_proto::{RunInfo, log::FORMAT_VERSION};
 use tracing::{debug, warn};
 
-use crate::load::{AgentLog, Keep, read_log};
+use crate::load::{AgentLog, FoldSpec, Keep, read_log};
 use crate::probes::Probes;
 use crate::probes::Source;
-use crate::query::{Ctx, Tables};
+use crate::query::Ctx;
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
-use crate::stats::ProbeStats;
-use crate::stream::fold;
+use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles, first_pass};
 use crate::summary::summary;
-use crate::windows::{counting_times, union, widen_partial, windows};
+use crate::windows::{union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
 
 /// What an analysis starts from.
@@ -203,20 +202,66 @@ pub struct Analysis {
     pub(crate) probes: Probes,
     /// Backend names: id `i` in `probes` is `backends[i - 1]` (0: none).
     pub(crate) backends: Vec<String>,
+    /// The figures' data, when gathered by the analysis's own walks.
+    pub(crate) figures: Figures,
 }
+
+/// The figures' data gathered by the analysis's walks (else each figure
+/// walks the probes when drawn).
+#[derive(Debug, Default)]
+pub(crate) struct Figures {
+    /// report.html's chart.
+    pub chart: Option<crate::html::ChartWalk>,
+    /// The run figure's.
+    pub plot: Option<crate::plot::PlotData>,
+}
+
+/// Which figures' data an analysis gathers as it walks the probes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gather {
+    /// report.html's chart.
+    pub page: bool,
+    /// The run figure (PNG and SVG).
+    pub plots: bool,
+}
+
+/// An agent's second pass: its gaps and ok latencies, and its part of the
+/// merged view's ok latencies.
+type AgentPicks = (GapPick, LatencyPick, Option<LatencyPick>);
 
 impl Analysis {
     /// Analyses a run directory or a bare probe log.
     pub fn run(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
+        Self::run_gathering(path, opts, Gather::default())
+    }
+
+    /// Analyses a run, gathering the figures' data in the same walks.
+    ///
+    /// The walks: each log is read once (decoded, spilled, and folded as it
+    /// is read); then each agent's spill is walked for the quantiles'
+    /// second pass while one merged walk folds the merged view and gathers
+    /// report.html's chart; then one more merged walk takes the merged
+    /// view's gaps and the run figure (whose axis needs the merged p99.9).
+    /// The edges of partial windows are read from the spill at their marks.
+    pub fn run_gathering(path: &Path, opts: &AnalyzeOptions, gather: Gather) -> Result<Analysis> {
         let inputs = inputs(path, opts)?;
         let mut warnings = Vec::new();
         let mut names = Vec::new();
         let clock = std::time::Instant::now();
+        let events = match &inputs.timeline {
+            Some(p) => read_timeline(p)?,
+            None => Vec::new(),
+        };
+        let rollout = rollout_span(&events);
         // The probes go to disk beside the run (see crate::spill).
         let spill_dir = if path.is_dir() {
             Some(path)
         } else {
             path.parent()
+        };
+        let spec = FoldSpec {
+            rollout,
+            bin_ns: opts.bin_ns,
         };
         let agents = read_logs(
             &inputs,
@@ -225,16 +270,15 @@ impl Analysis {
             Keep::Spill {
                 dir: spill_dir,
                 full: false,
+                fold: Some(spec),
             },
             &mut warnings,
         )?;
         debug!(elapsed = ?clock.elapsed(), "logs read");
-        let events = match &inputs.timeline {
-            Some(p) => read_timeline(p)?,
-            None => Vec::new(),
-        };
         let mut meta = Vec::new();
         let mut sources = Vec::new();
+        let mut spills = Vec::new();
+        let mut folds = Vec::new();
         for mut a in agents {
             if !a.sorted {
                 debug!(agent = %a.name, "probes out of start order in the log: reordered");
@@ -242,7 +286,10 @@ impl Analysis {
             let spill = a.spill.take().ok_or_else(|| Error::NoProbes {
                 what: format!("{}: no probes kept", a.name),
             })?;
-            sources.push(Source::Spill(std::sync::Arc::new(spill)));
+            let spill = std::sync::Arc::new(spill);
+            sources.push(Source::Spill(spill.clone()));
+            spills.push(spill);
+            folds.push(a.fold.take());
             meta.push(a);
         }
         let span = Probes::of(sources.clone()).span()?;
@@ -257,7 +304,6 @@ impl Analysis {
                 ));
             }
         }
-        let rollout = rollout_span(&events);
         let bin_ns = opts.bin_ns.unwrap_or_else(|| auto_bin_ns(last - first));
         if bin_ns <= 0 {
             return Err(Error::Invalid {
@@ -280,30 +326,136 @@ impl Analysis {
             control.iter_mut().for_each(|c| *c = false);
         }
         let rolled: Vec<usize> = (0..sources.len()).filter(|&i| !control[i]).collect();
-        // Each agent's frame, then the merged view's, folded in one pass
-        // each, the agents' side by side.
-        let mut folded: Vec<(Tables, ProbeStats)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = sources
-                .iter()
-                .map(|s| scope.spawn(move || fold(&Probes::of(vec![s.clone()]), ctx, rollout)))
+        let merged = rolled.len() > 1;
+
+        // Each agent's tables, from its fold as read (a log too far out of
+        // start order for that is folded from its sorted spill).
+        let folded: Vec<Folded> = std::thread::scope(|scope| {
+            let handles: Vec<_> = folds
+                .into_iter()
+                .zip(&sources)
+                .map(|(fold, s)| {
+                    scope.spawn(move || match fold {
+                        Some(mut f) => {
+                            f.set_backends(ctx.backends);
+                            f.tables(bin_ns)
+                        }
+                        None => first_pass(
+                            &Probes::of(vec![s.clone()]),
+                            ctx.backends,
+                            rollout,
+                            Some(bin_ns),
+                        )?
+                        .tables(bin_ns),
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect::<PolarsResult<Vec<_>>>()
         })?;
-        // The merged view walks the rolled agents' frames in one start
-        // order: no stacked copy.
-        let merged_stats = if rolled.len() > 1 {
-            let view = Probes::of(rolled.iter().map(|&i| sources[i].clone()).collect());
-            let (t, st) = fold(&view, ctx, rollout)?;
-            folded.push((t, st.clone()));
-            Some(st)
-        } else {
-            None
+        // The merged view's ok latencies: its agents' added up.
+        let merged_lat = Quantiles::of_latency(
+            &rolled
+                .iter()
+                .map(|&i| &folded[i].quantiles)
+                .collect::<Vec<_>>(),
+        );
+        let all = Probes::of(sources.clone());
+
+        // The second walk: each agent's spill for its quantiles, side by
+        // side with one merged walk for the merged view's fold and the page.
+        let (picks, merged_fold, chart) = std::thread::scope(|scope| {
+            let handles: Vec<_> = sources
+                .iter()
+                .zip(&folded)
+                .enumerate()
+                .map(|(i, (s, f))| {
+                    let q = &f.quantiles;
+                    let mine = (merged && !control[i]).then(|| merged_lat.latency_pick());
+                    scope.spawn(move || -> PolarsResult<AgentPicks> {
+                        let (mut gaps, mut lat, mut mine) = (q.gap_pick(), q.latency_pick(), mine);
+                        Probes::of(vec![s.clone()]).for_each(|r| {
+                            gaps.push(r.t);
+                            lat.push(r.t, r.lat, r.class);
+                            if let Some(m) = &mut mine {
+                                m.push(r.t, r.lat, r.class);
+                            }
+                        })?;
+                        Ok((gaps, lat, mine))
+                    })
+                })
+                .collect();
+            let mut fold = merged.then(|| Fold::new(ctx.backends, rollout, Some(ctx.bin_ns)));
+            let mut chart = gather
+                .page
+                .then(|| crate::html::ChartWalk::new(span, merged_lat.max_latency(), rollout));
+            let mut out_of_order = None;
+            let walked = if fold.is_some() || chart.is_some() {
+                all.for_each_from(|i, r| {
+                    if let Some(f) = &mut fold
+                        && !control[i]
+                        && out_of_order.is_none()
+                        && let Err(e) = f.push(r.t, r.lat, r.outcome, r.class, r.backend)
+                    {
+                        out_of_order = Some(e);
+                    }
+                    if let Some(c) = &mut chart {
+                        c.push(&r);
+                    }
+                })
+            } else {
+                Ok(())
+            };
+            let picks = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<PolarsResult<Vec<_>>>();
+            let fold = walked.and_then(|()| match out_of_order {
+                Some(e) => polars_bail!(ComputeError: "{e}"),
+                None => fold.map(|f| f.tables(bin_ns)).transpose(),
+            });
+            (picks, fold, chart)
+        });
+        let (picks, merged_fold) = (picks?, merged_fold?);
+        let mut merged_picks = None;
+        let mut stats = Vec::new();
+        for ((gaps, lat, mine), f) in picks.into_iter().zip(&folded) {
+            let q = &f.quantiles;
+            stats.push(q.stats(gaps, q.latency(lat)));
+            if let Some(m) = mine {
+                match &mut merged_picks {
+                    None => merged_picks = Some(m),
+                    Some(all) => LatencyPick::add(all, m),
+                }
+            }
+        }
+        let merged_latency = merged_picks.map(|p| merged_lat.latency(p));
+        let p999 = crate::plot::p999(match &merged_latency {
+            Some(l) => l,
+            None => &stats[rolled[0]].latency,
+        });
+
+        // The third walk: the merged view's gaps, and the run figure.
+        let mut gaps = merged_fold.as_ref().map(|f| f.quantiles.gap_pick());
+        let mut plot = gather.plots.then(|| crate::plot::PlotWalk::new(span, p999));
+        if gaps.is_some() || plot.is_some() {
+            all.for_each_from(|i, r| {
+                if let Some(g) = &mut gaps
+                    && !control[i]
+                {
+                    g.push(r.t);
+                }
+                if let Some(p) = &mut plot {
+                    p.push(&r);
+                }
+            })?;
+        }
+        let merged_stats = match (merged_fold, gaps, merged_latency) {
+            (Some(f), Some(g), Some(l)) => Some((f.tables, f.quantiles.stats(g, l))),
+            _ => None,
         };
-        let probes = Probes::of(sources.clone());
-        let (tables, mut stats): (Vec<Tables>, Vec<ProbeStats>) = folded.into_iter().unzip();
         debug!(elapsed = ?clock.elapsed(), "queries collected");
 
         let marks: Vec<EventMark> = events
@@ -322,22 +474,22 @@ impl Analysis {
         let mut agent_reports = Vec::new();
         let mut all_windows = Vec::new();
         let mut control_windows = Vec::new();
-        for (((a, t), st), source) in meta.iter().zip(&tables).zip(stats.drain(..)).zip(&sources) {
+        for (((a, f), st), spill) in meta.iter().zip(&folded).zip(stats).zip(&spills) {
+            let t = &f.tables;
             let (mut w, edges) = windows(t, &names, opts, &a.name)?;
-            // The edges of partial windows: the probes around them, walked
-            // again from the agent's source.
-            let mut walked = Ok(());
+            // The edges of partial windows: the probes around them, read
+            // from the agent's spill at their marks.
+            let mut read = Ok(());
             widen_partial(&mut w, &edges, st.interval.median_ns, |idx| {
-                let agent = Probes::of(vec![source.clone()]);
-                match agent.walk(|rows| counting_times(rows.map(|r| (r.t, r.class)), idx)) {
+                match f.marks.times(spill, idx) {
                     Ok(times) => times,
                     Err(e) => {
-                        walked = Err(e);
+                        read = Err(e);
                         Vec::new()
                     }
                 }
             });
-            walked?;
+            read.map_err(PolarsError::from)?;
             if control[agent_reports.len()] {
                 control_windows.extend(w.iter().cloned());
             } else {
@@ -373,16 +525,9 @@ impl Analysis {
                     .map(|c| crate::connections::facts(c, rollout, &moments)),
             });
         }
-        let merged_summary = if rolled.len() == 1 {
-            agent_reports[rolled[0]].summary.clone()
-        } else {
-            let t = tables.last().ok_or_else(|| Error::NoProbes {
-                what: "no merged table".into(),
-            })?;
-            let st = merged_stats.ok_or_else(|| Error::NoProbes {
-                what: "no merged statistics".into(),
-            })?;
-            summary(t, st, union(all_windows), &names, bin_ns)?
+        let merged_summary = match merged_stats {
+            None => agent_reports[rolled[0]].summary.clone(),
+            Some((t, st)) => summary(&t, st, union(all_windows), &names, bin_ns)?,
         };
         let control =
             crate::control::report(&agent_reports, &control, control_windows, &merged_summary);
@@ -403,10 +548,15 @@ impl Analysis {
             control,
             warnings,
         };
+        let figures = Figures {
+            chart,
+            plot: plot.map(crate::plot::PlotWalk::finish),
+        };
         Ok(Analysis {
             report,
-            probes,
+            probes: all,
             backends: names,
+            figures,
         })
     }
 }

@@ -344,7 +344,12 @@ fn report(a: ReportArgs) -> Result<Exit> {
             .transpose()?,
         max_failed: a.max_failed,
     };
-    let analysis = Analysis::run(&a.run, &o)?;
+    // report.html and the plots are gathered in the analysis's own walks.
+    let gather = crate::Gather {
+        page: true,
+        plots: !a.no_plot,
+    };
+    let analysis = Analysis::run_gathering(&a.run, &o, gather)?;
     let out = a.out.unwrap_or_else(|| default_out(&a.run));
     analysis.write(&out, !a.no_plot)?;
     if a.json || a.format == Format::Json {

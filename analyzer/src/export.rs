@@ -71,7 +71,11 @@ fn export_in_groups(
     } else {
         run.parent()
     };
-    let keep = crate::load::Keep::Spill { dir, full: true };
+    let keep = crate::load::Keep::Spill {
+        dir,
+        full: true,
+        fold: None,
+    };
     let agents = read_logs(&inputs, opts, &mut names, keep, &mut warnings)?;
     for w in &warnings {
         tracing::warn!("{w}");

@@ -46,7 +46,7 @@ mod windows;
 
 use std::path::Path;
 
-pub use analyze::Analysis;
+pub use analyze::{Analysis, Gather};
 pub use compare::{CompareRow, Comparison, GroupStats, Quantiles, compare, compare_table};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, export};

@@ -202,15 +202,24 @@ impl Probes {
         self.walk(|rows| rows.for_each(&mut f))
     }
 
-    /// Hands `f` the probes of every source in start order, as one
-    /// iterator it may leave early; its answer, or the read error that cut
-    /// the walk short.
-    pub(crate) fn walk<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Iterator<Item = Row>) -> T,
-    ) -> PolarsResult<T> {
-        let mut walks = self
-            .sources
+    /// Hands `f` every probe of every source in start order, with the
+    /// index of its source.
+    pub(crate) fn for_each_from(&self, mut f: impl FnMut(usize, Row)) -> PolarsResult<()> {
+        let mut walks = self.walks()?;
+        if walks.len() == 1 {
+            walks[0].by_ref().for_each(|r| f(0, r));
+        } else {
+            let mut merge = Merge::new(std::mem::take(&mut walks));
+            while let Some((i, r)) = merge.next_from() {
+                f(i, r);
+            }
+            walks = merge.into_walks();
+        }
+        Self::ended(walks)
+    }
+
+    fn walks(&self) -> PolarsResult<Vec<Walk<'_>>> {
+        self.sources
             .iter()
             .map(|s| {
                 Ok(match s {
@@ -219,7 +228,27 @@ impl Probes {
                     Source::Spill(s) => Walk::Spill(s.rows()),
                 })
             })
-            .collect::<PolarsResult<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// The read error that cut a walk short, if one did.
+    fn ended(mut walks: Vec<Walk<'_>>) -> PolarsResult<()> {
+        for w in &mut walks {
+            if let Some(e) = w.error() {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands `f` the probes of every source in start order, as one
+    /// iterator it may leave early; its answer, or the read error that cut
+    /// the walk short.
+    pub(crate) fn walk<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = Row>) -> T,
+    ) -> PolarsResult<T> {
+        let mut walks = self.walks()?;
         let out = if walks.len() == 1 {
             f(&mut walks[0])
         } else {
@@ -228,11 +257,7 @@ impl Probes {
             walks = merge.into_walks();
             out
         };
-        for w in &mut walks {
-            if let Some(e) = w.error() {
-                return Err(e.into());
-            }
-        }
+        Self::ended(walks)?;
         Ok(out)
     }
 }
@@ -293,6 +318,12 @@ mod tests {
         let mut got = Vec::new();
         p.for_each(|r| got.push((r.t, r.outcome))).unwrap();
         assert_eq!(got, want);
+        // Each probe's source is the frame it came from (tagged by outcome).
+        let mut from = Vec::new();
+        p.for_each_from(|i, r| from.push((i as u32, r.outcome)))
+            .unwrap();
+        assert!(from.iter().all(|(i, tag)| i == tag), "{from:?}");
+        assert_eq!(from.len(), want.len());
         assert_eq!(p.span().unwrap(), Some((0, 10)));
         assert_eq!(Probes::default().span().unwrap(), None);
     }

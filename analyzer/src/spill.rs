@@ -13,15 +13,14 @@
 //!
 //! Start order: a log is in intended-start order, and actual starts lag
 //! their intended ones by a little, so a bounded reordering buffer
-//! ([`REORDER`] probes, a min-heap on start and arrival) restores the order a
-//! stable sort gives. A log more out of order than that is sorted whole, in
+//! ([`REORDER`] probes, a deque sorted by start, equal starts in arrival
+//! order) restores the order a stable sort gives. A log more out of order than that is sorted whole, in
 //! memory, as before (said in a debug line): exact either way.
 //!
 //! A spill holds records of one [`Record`] kind: the analysis's [`Row`]
 //! (what every statistic and plot reads), or the export's [`Full`] probe.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -171,35 +170,17 @@ fn temp_file(dir: Option<&Path>) -> io::Result<File> {
     }
 }
 
-/// A probe waiting in the reordering buffer: ordered by start, then by
-/// arrival (a stable sort's order).
-struct Pending<R> {
-    key: (i64, u64),
-    row: R,
-}
-
-impl<R> PartialEq for Pending<R> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<R> Eq for Pending<R> {}
-impl<R> PartialOrd for Pending<R> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<R> Ord for Pending<R> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
-    }
-}
-
 /// Writes one agent's probes (in file order) to a spill in start order.
+///
+/// The reordering buffer is a deque kept sorted by start, equal starts in
+/// arrival order (a stable sort's order): a probe no earlier than the last
+/// one buffered goes to the back at once, a late one walks back to its
+/// place (a few steps for the lag of an actual start behind its intended
+/// one); the earliest is written when the buffer is full. In order, nothing
+/// is buffered at all.
 pub(crate) struct SpillWriter<R: Record> {
     out: BufWriter<File>,
-    heap: BinaryHeap<Reverse<Pending<R>>>,
-    arrived: u64,
+    pending: VecDeque<R>,
     written: u64,
     last_written: i64,
     /// A probe came earlier than one already written: sort at the end.
@@ -215,8 +196,7 @@ impl<R: Record> SpillWriter<R> {
     pub(crate) fn new(dir: Option<&Path>) -> io::Result<SpillWriter<R>> {
         Ok(SpillWriter {
             out: BufWriter::with_capacity(1 << 20, temp_file(dir)?),
-            heap: BinaryHeap::new(),
-            arrived: 0,
+            pending: VecDeque::new(),
             written: 0,
             last_written: i64::MIN,
             overflowed: false,
@@ -226,41 +206,61 @@ impl<R: Record> SpillWriter<R> {
         })
     }
 
-    /// Adds the next probe of the log.
-    pub(crate) fn push(&mut self, row: R) -> io::Result<()> {
+    /// Adds the next probe of the log; `written` sees every probe as it
+    /// goes to the file, in start order (unless the log is further out of
+    /// order than the buffer reaches: then [`SpillWriter::finish`] sorts).
+    pub(crate) fn push(&mut self, row: R, written: &mut impl FnMut(&R)) -> io::Result<()> {
         let t = row.t();
         self.in_order &= t >= self.last_in;
         self.last_in = t;
-        if self.in_order && self.heap.is_empty() {
-            return self.write(&row);
+        if self.pending.is_empty() && t >= self.last_written {
+            return self.write(&row, written);
         }
         if t < self.last_written {
             self.overflowed = true;
         }
-        self.heap.push(Reverse(Pending {
-            key: (t, self.arrived),
-            row,
-        }));
-        self.arrived += 1;
-        if self.heap.len() > REORDER
-            && let Some(Reverse(p)) = self.heap.pop()
+        // After every buffered probe that starts no later (stable).
+        let mut at = self.pending.len();
+        while at > 0 && self.pending[at - 1].t() > t {
+            at -= 1;
+            if self.pending.len() - at > 64 {
+                // Far out of place: find it by halving instead.
+                at = self.pending.partition_point(|r| r.t() <= t);
+                break;
+            }
+        }
+        self.pending.insert(at, row);
+        if self.pending.len() > REORDER
+            && let Some(first) = self.pending.pop_front()
         {
-            self.write(&p.row)?;
+            self.write(&first, written)?;
         }
         Ok(())
     }
 
-    fn write(&mut self, row: &R) -> io::Result<()> {
+    fn write(&mut self, row: &R, written: &mut impl FnMut(&R)) -> io::Result<()> {
         self.last_written = row.t();
         self.written += 1;
+        written(row);
         row.encode(&mut self.block);
         self.out.write_all(&self.block)
     }
 
-    /// The spill, every probe in start order.
-    pub(crate) fn finish(mut self, dir: Option<&Path>) -> io::Result<Spill<R>> {
-        while let Some(Reverse(p)) = self.heap.pop() {
-            self.write(&p.row)?;
+    /// Whether every probe went to `written` in start order (else the
+    /// spill was sorted at the end, and must be walked for that order).
+    pub(crate) fn wrote_in_order(&self) -> bool {
+        !self.overflowed
+    }
+
+    /// The spill, every probe in start order; the buffered probes go to
+    /// `written` first.
+    pub(crate) fn finish(
+        mut self,
+        dir: Option<&Path>,
+        written: &mut impl FnMut(&R),
+    ) -> io::Result<Spill<R>> {
+        while let Some(first) = self.pending.pop_front() {
+            self.write(&first, written)?;
         }
         let file = self
             .out
@@ -350,9 +350,14 @@ impl<R: Record> Spill<R> {
     /// Every probe in start order; a read error ends the walk and waits in
     /// [`SpillRows::error`].
     pub(crate) fn rows(&self) -> SpillRows<'_, R> {
+        self.rows_from(0)
+    }
+
+    /// The probes from the `k`th on, in start order.
+    pub(crate) fn rows_from(&self, k: u64) -> SpillRows<'_, R> {
         SpillRows {
             spill: self,
-            next: 0,
+            next: k.min(self.len),
             buf: Vec::new(),
             at: 0,
             error: None,
@@ -418,10 +423,17 @@ mod tests {
     fn spilled(rows: &[Row]) -> Vec<Row> {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpillWriter::<Row>::new(Some(dir.path())).unwrap();
+        let mut seen = Vec::new();
+        let mut note = |r: &Row| seen.push(*r);
         for r in rows {
-            w.push(*r).unwrap();
+            w.push(*r, &mut note).unwrap();
         }
-        let s = w.finish(Some(dir.path())).unwrap();
+        let in_order = w.wrote_in_order();
+        let s = w.finish(Some(dir.path()), &mut note).unwrap();
+        assert_eq!(seen.len(), rows.len(), "every probe is seen as written");
+        if in_order {
+            assert!(seen.windows(2).all(|w| w[0].t <= w[1].t));
+        }
         assert_eq!(s.len(), rows.len() as u64);
         let mut it = s.rows();
         let got: Vec<Row> = (&mut it).collect();
@@ -482,6 +494,11 @@ mod tests {
             .map(|k: i64| row(k * 10 + (k * 7919 % 13) * 5, k as u32))
             .collect();
         assert_eq!(spilled(&jittered), stable_sorted(&jittered));
+        // Now and then one far behind (hundreds of places, ties too).
+        let late: Vec<Row> = (0..20_000)
+            .map(|k: i64| row(if k % 1000 == 999 { k - 500 } else { k }, k as u32))
+            .collect();
+        assert_eq!(spilled(&late), stable_sorted(&late));
         // Further out of order than the buffer reaches: sorted whole.
         let far: Vec<Row> = (0..(REORDER as i64 + 10))
             .map(|k| row(if k == REORDER as i64 + 5 { 0 } else { k + 1 }, k as u32))
@@ -495,9 +512,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpillWriter::<Row>::new(Some(dir.path())).unwrap();
         for k in 0..3 {
-            w.push(row(k, k as u32)).unwrap();
+            w.push(row(k, k as u32), &mut |_| {}).unwrap();
         }
-        let mut s = w.finish(None).unwrap();
+        let mut s = w.finish(None, &mut |_| {}).unwrap();
         assert_eq!(s.span().unwrap(), Some((0, 2)));
         s.set_remap(vec![0, 5]);
         let ids: Vec<u32> = s.rows().map(|r| r.backend).collect();

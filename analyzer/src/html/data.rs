@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::Analysis;
 use crate::load::{CLASS_FAIL, CLASS_OK};
 use crate::probes::Row;
+use crate::report::Span;
 use crate::windows::outcome_name;
 
 /// Time columns of the thinning grid over the whole run, and over the
@@ -23,7 +24,7 @@ const FAIL_DEDUP_ABOVE: usize = 200_000;
 /// Points of one series: seconds since the first probe, latency in ms, the
 /// backend's index in [`ChartData::backends`] (-1: none), and for failures
 /// the kind's index in [`ChartData::kinds`].
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub(crate) struct Points {
     pub t: Vec<f64>,
     pub ms: Vec<f64>,
@@ -58,53 +59,75 @@ pub(crate) struct ChartData {
     pub rollout: Option<[f64; 2]>,
 }
 
-impl ChartData {
-    pub(crate) fn new(a: &Analysis) -> PolarsResult<ChartData> {
-        let r = &a.report;
-        let (t0, t1) = a.probes.span()?.unwrap_or((0, 0));
-        let secs = |ns: i64| (ns - t0) as f64 / 1e9;
+/// The chart's probes gathered a probe at a time, in start order.
+#[derive(Debug, Clone)]
+pub(crate) struct ChartWalk {
+    t0: i64,
+    t1: i64,
+    lo: f64,
+    hi: f64,
+    /// The dense span: the rollout and a second either side.
+    dense: Option<(i64, i64)>,
+    taken: Vec<bool>,
+    ok: Points,
+    failed: Vec<Row>,
+    ok_total: u64,
+}
+
+impl ChartWalk {
+    /// For probes starting over `span` (first, last), the slowest ok probe
+    /// of the merged view `top_ns`, and the rollout.
+    pub(crate) fn new(span: Option<(i64, i64)>, top_ns: i64, rollout: Option<Span>) -> ChartWalk {
+        let (t0, t1) = span.unwrap_or((0, 0));
         // Log rows from 1 us to the slowest ok probe.
-        let top_ns = r
-            .merged
-            .latency
-            .iter()
-            .find(|l| l.phase == "all")
-            .map_or(1, |l| l.max_ns.max(1));
-        let (lo, hi) = (1e3_f64.ln(), (top_ns as f64).max(2e3).ln());
-        // The dense span: the rollout and a second either side.
-        let dense = r
-            .rollout
-            .map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000));
-        let cell = |p: &Row| -> usize {
-            let l = (p.lat.max(1_000) as f64).ln();
-            let row = (((l - lo) / (hi - lo)).clamp(0.0, 1.0) * (ROWS - 1) as f64) as usize;
-            let col = match dense {
-                Some((d0, d1)) if p.t >= d0 && p.t <= d1 => {
-                    COLS_ALL + grid(p.t - d0, d1 - d0, COLS_ROLLOUT)
-                }
-                _ => grid(p.t - t0, t1 - t0, COLS_ALL),
-            };
-            col * ROWS + row.min(ROWS - 1)
+        let top_ns = top_ns.max(1);
+        ChartWalk {
+            t0,
+            t1,
+            lo: 1e3_f64.ln(),
+            hi: (top_ns as f64).max(2e3).ln(),
+            dense: rollout.map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000)),
+            taken: vec![false; (COLS_ALL + COLS_ROLLOUT) * ROWS],
+            ok: Points::default(),
+            failed: Vec::new(),
+            ok_total: 0,
+        }
+    }
+
+    fn cell(&self, p: &Row) -> usize {
+        let (lo, hi) = (self.lo, self.hi);
+        let l = (p.lat.max(1_000) as f64).ln();
+        let row = (((l - lo) / (hi - lo)).clamp(0.0, 1.0) * (ROWS - 1) as f64) as usize;
+        let col = match self.dense {
+            Some((d0, d1)) if p.t >= d0 && p.t <= d1 => {
+                COLS_ALL + grid(p.t - d0, d1 - d0, COLS_ROLLOUT)
+            }
+            _ => grid(p.t - self.t0, self.t1 - self.t0, COLS_ALL),
         };
-        let mut taken = vec![false; (COLS_ALL + COLS_ROLLOUT) * ROWS];
-        let mut ok = Points::default();
-        let mut failed_rows: Vec<Row> = Vec::new();
-        let mut ok_total = 0;
-        let bid = |b: u32| i32::try_from(b).map_or(-1, |b| b - 1);
-        a.probes.for_each(|p| match p.class {
+        col * ROWS + row.min(ROWS - 1)
+    }
+
+    pub(crate) fn push(&mut self, p: &Row) {
+        match p.class {
             CLASS_OK => {
-                ok_total += 1;
-                let c = cell(&p);
-                if !taken[c] {
-                    taken[c] = true;
-                    ok.t.push(secs(p.t));
-                    ok.ms.push(p.lat as f64 / 1e6);
-                    ok.backend.push(bid(p.backend));
+                self.ok_total += 1;
+                let c = self.cell(p);
+                if !self.taken[c] {
+                    self.taken[c] = true;
+                    self.ok.t.push(secs(self.t0, p.t));
+                    self.ok.ms.push(p.lat as f64 / 1e6);
+                    self.ok.backend.push(bid(p.backend));
                 }
             }
-            CLASS_FAIL => failed_rows.push(p),
+            CLASS_FAIL => self.failed.push(*p),
             _ => {}
-        })?;
+        }
+    }
+
+    /// The chart's data, with the report's marks, windows and rollout.
+    fn finish(self, r: &crate::report::Report, backends: &[String]) -> ChartData {
+        let (t0, t1) = (self.t0, self.t1);
+        let mut failed_rows = self.failed;
         if failed_rows.len() > FAIL_DEDUP_ABOVE {
             let key = |p: &Row| (grid(p.t - t0, t1 - t0, COLS_ROLLOUT * 10), p.outcome);
             failed_rows.dedup_by_key(|p| key(p));
@@ -117,18 +140,19 @@ impl ChartData {
                 kinds.push(name);
                 kinds.len() - 1
             });
-            failed.t.push(secs(p.t));
+            failed.t.push(secs(t0, p.t));
             failed.ms.push(p.lat as f64 / 1e6);
             failed.backend.push(bid(p.backend));
             failed.kind.push(u16::try_from(i).unwrap_or(u16::MAX));
         }
-        Ok(ChartData {
+        let secs = |ns: i64| secs(t0, ns);
+        ChartData {
             t0_ns: t0,
-            ok,
+            ok: self.ok,
             failed,
-            ok_total,
+            ok_total: self.ok_total,
             kinds,
-            backends: a.backends.clone(),
+            backends: backends.to_vec(),
             events: r
                 .events
                 .iter()
@@ -145,7 +169,40 @@ impl ChartData {
                 .map(|w| [secs(w.first_fail_ns), secs(w.last_fail_ns)])
                 .collect(),
             rollout: r.rollout.map(|s| [secs(s.start_ns), secs(s.end_ns)]),
-        })
+        }
+    }
+}
+
+/// Seconds from `t0` to `ns`.
+fn secs(t0: i64, ns: i64) -> f64 {
+    (ns - t0) as f64 / 1e9
+}
+
+/// A backend's index in the chart's table (-1: none).
+fn bid(b: u32) -> i32 {
+    i32::try_from(b).map_or(-1, |b| b - 1)
+}
+
+impl ChartData {
+    /// The chart of an analysis (its probes gathered as it ran, else
+    /// walked now).
+    pub(crate) fn new(a: &Analysis) -> PolarsResult<ChartData> {
+        let walk = match &a.figures.chart {
+            Some(w) => w.clone(),
+            None => {
+                let top = a
+                    .report
+                    .merged
+                    .latency
+                    .iter()
+                    .find(|l| l.phase == "all")
+                    .map_or(1, |l| l.max_ns);
+                let mut walk = ChartWalk::new(a.probes.span()?, top, a.report.rollout);
+                a.probes.for_each(|p| walk.push(&p))?;
+                walk
+            }
+        };
+        Ok(walk.finish(&a.report, &a.backends))
     }
 }
 

@@ -12,6 +12,8 @@
 
 mod data;
 
+pub(crate) use data::ChartWalk;
+
 use std::fmt::Write as _;
 
 use crate::markdown::fmt_ns;

@@ -83,6 +83,9 @@ pub(crate) struct AgentLog {
     pub full: Option<crate::spill::Spill<Full>>,
     /// Reuse mode's connections, when this log (or mode) has any.
     pub conns: Option<crate::connections::Tally>,
+    /// The probes folded as they were spilled ([`FoldSpec`]), backend ids
+    /// the log's own until [`AgentLog::remap`].
+    pub fold: Option<crate::stream::Fold>,
 }
 
 /// The agent name of a log path.
@@ -111,7 +114,18 @@ pub(crate) enum Keep<'a> {
         /// Every field (the export's [`crate::spill::Full`]), or the
         /// analysis's alone.
         full: bool,
+        /// Fold the analysis's probes as they are spilled.
+        fold: Option<FoldSpec>,
     },
+}
+
+/// What the fold of a log as it is read needs to know beforehand.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FoldSpec {
+    /// The rollout (the latency's phases).
+    pub rollout: Option<crate::report::Span>,
+    /// The bin width asked for, else chosen once every log is read.
+    pub bin_ns: Option<i64>,
 }
 
 /// Reads one log; backend ids stay the log's own until [`AgentLog::remap`].
@@ -200,6 +214,7 @@ pub(crate) fn read_log(
                 cols: part.cols,
                 spill: part.spill,
                 full: part.full,
+                fold: part.fold,
                 conns: (!part.tally.is_empty()).then_some(part.tally),
             }
         })
@@ -228,6 +243,9 @@ impl AgentLog {
                 u32::try_from(index + 1).unwrap_or(u32::MAX)
             }))
             .collect();
+        if let Some(f) = &mut self.fold {
+            f.remap(&remap, u32::try_from(names.len()).unwrap_or(u32::MAX));
+        }
         if remap.iter().enumerate().any(|(i, &g)| g as usize != i) {
             if let Some(s) = &mut self.spill {
                 s.set_remap(remap.clone());

@@ -1,15 +1,17 @@
 //! Where a log's probes go as they are read: each probing mode's columns
-//! (in memory) or spill (on disk), its connection tally, its count and
+//! (in memory) or spill (on disk), its fold (as the probes leave the
+//! reordering buffer, in start order), its connection tally, its count and
 //! whether it came in start order.
 
 use std::path::{Path, PathBuf};
 
 use seamless_proto::{Mode, Probe};
 
-use super::{Columns, Keep, class_of};
+use super::{Columns, FoldSpec, Keep, class_of};
 use crate::connections::Tally;
 use crate::probes::Row;
 use crate::spill::{Full, Record, Spill, SpillWriter};
+use crate::stream::Fold;
 use crate::{Error, Result};
 
 /// One probing mode's probes, read.
@@ -21,6 +23,11 @@ pub(super) struct Part {
     pub spill: Option<Spill>,
     pub full: Option<Spill<Full>>,
     pub tally: Tally,
+    /// The spill's probes folded, in its order (none when the log was too
+    /// far out of order for that: the spill was sorted at its end).
+    pub fold: Option<Fold>,
+    /// A probe reached the fold out of start order.
+    unfolded: bool,
 }
 
 /// The probes of one log as they are read, by mode.
@@ -31,6 +38,7 @@ pub(super) struct Sink<'a> {
     /// Spill into this directory (else the system's), or keep columns.
     spill_dir: Option<Option<&'a Path>>,
     full: bool,
+    fold: Option<FoldSpec>,
     spills: [Option<SpillWriter<Row>>; 3],
     fulls: [Option<SpillWriter<Full>>; 3],
     parts: [Part; 3],
@@ -50,6 +58,19 @@ fn writer<'w, R: Record>(
         .ok_or_else(|| std::io::Error::other("no spill writer"))
 }
 
+/// What hands the fold each probe as it is written; a probe out of order
+/// (only from a log too far out of order, sorted at the end) sets
+/// `unfolded`.
+fn feed<'f>(fold: &'f mut Option<Fold>, unfolded: &'f mut bool) -> impl FnMut(&Row) + 'f {
+    move |r| {
+        if let Some(f) = fold.as_mut()
+            && f.push(r.t, r.lat, r.outcome, r.class, r.backend).is_err()
+        {
+            *unfolded = true;
+        }
+    }
+}
+
 impl<'a> Sink<'a> {
     /// A sink for the log at `path`; `guess` probes are reserved for the
     /// first mode's columns when they are kept in memory.
@@ -60,9 +81,9 @@ impl<'a> Sink<'a> {
         first: Mode,
         guess: usize,
     ) -> Sink<'a> {
-        let (spill_dir, full) = match keep {
-            Keep::Columns => (None, false),
-            Keep::Spill { dir, full } => (Some(dir), full),
+        let (spill_dir, full, fold) = match keep {
+            Keep::Columns => (None, false, None),
+            Keep::Spill { dir, full, fold } => (Some(dir), full, fold),
         };
         let mut parts: [Part; 3] = Default::default();
         for p in &mut parts {
@@ -82,6 +103,7 @@ impl<'a> Sink<'a> {
             base,
             spill_dir,
             full,
+            fold,
             spills: [None, None, None],
             fulls: [None, None, None],
             parts,
@@ -126,17 +148,24 @@ impl<'a> Sink<'a> {
             };
             let pushed = if self.full {
                 writer(&mut self.fulls[m], dir).and_then(|w| {
-                    w.push(Full {
-                        row,
-                        intended: self.base.saturating_add_unsigned(p.intended_ns),
-                        connect: i64::try_from(p.connect_ns).unwrap_or(i64::MAX),
-                        first_byte: i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX),
-                        status: p.status,
-                        conn: p.conn,
-                    })
+                    w.push(
+                        Full {
+                            row,
+                            intended: self.base.saturating_add_unsigned(p.intended_ns),
+                            connect: i64::try_from(p.connect_ns).unwrap_or(i64::MAX),
+                            first_byte: i64::try_from(p.first_byte_ns).unwrap_or(i64::MAX),
+                            status: p.status,
+                            conn: p.conn,
+                        },
+                        &mut |_| {},
+                    )
                 })
             } else {
-                writer(&mut self.spills[m], dir).and_then(|w| w.push(row))
+                if let (Some(spec), None) = (self.fold, &part.fold) {
+                    part.fold = Some(Fold::new(0, spec.rollout, spec.bin_ns));
+                }
+                let mut feed = feed(&mut part.fold, &mut part.unfolded);
+                writer(&mut self.spills[m], dir).and_then(|w| w.push(row, &mut feed))
             };
             if let Err(e) = pushed {
                 return Err(self.spill_err()(e));
@@ -152,13 +181,20 @@ impl<'a> Sink<'a> {
         let fulls = std::mem::take(&mut self.fulls);
         for (m, (w, f)) in spills.into_iter().zip(fulls).enumerate() {
             if let Some(w) = w {
-                self.parts[m].sorted = w.in_order;
-                let s = w.finish(dir).map_err(self.spill_err())?;
-                self.parts[m].spill = Some(s);
+                let part = &mut self.parts[m];
+                part.sorted = w.in_order;
+                let folded = w.wrote_in_order();
+                let s = w.finish(dir, &mut feed(&mut part.fold, &mut part.unfolded));
+                let s = s.map_err(self.spill_err())?;
+                let part = &mut self.parts[m];
+                if !folded || part.unfolded || self.fold.is_none() {
+                    part.fold = None;
+                }
+                part.spill = Some(s);
             }
             if let Some(f) = f {
                 self.parts[m].sorted = f.in_order;
-                let s = f.finish(dir).map_err(self.spill_err())?;
+                let s = f.finish(dir, &mut |_| {}).map_err(self.spill_err())?;
                 self.parts[m].full = Some(s);
             }
         }

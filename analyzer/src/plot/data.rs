@@ -7,6 +7,7 @@ use polars::prelude::*;
 
 use crate::Analysis;
 use crate::load::{CLASS_FAIL, CLASS_OK};
+use crate::probes::Row;
 use crate::windows::outcome_name;
 
 /// Grid columns and rows for thinning ok probes: about one cell per 2x2
@@ -18,7 +19,7 @@ const GRID: (usize, usize) = (700, 280);
 const FAIL_DEDUP_ABOVE: usize = 100_000;
 
 /// Seconds and response times to draw.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PlotData {
     /// First probe start, ns: x = 0.
     pub t0: i64,
@@ -34,50 +35,66 @@ pub(crate) struct PlotData {
     pub failed: Vec<(f64, String)>,
 }
 
-impl PlotData {
-    /// Reduces the analysis's probes.
-    pub(crate) fn new(a: &Analysis) -> PolarsResult<PlotData> {
-        let Some((t0, t1)) = a.probes.span()? else {
-            return Ok(PlotData::default());
-        };
-        let span_ns = (t1 - t0).max(1);
-        let p999 = a
-            .report
-            .merged
-            .latency
-            .iter()
-            .find(|l| l.phase == "all")
-            .map_or(0, |l| l.p999_ns);
-        let y_top = (p999 as f64 * 1.5 / 1e9).max(0.01);
-        let top_ns = y_top * 1e9;
+/// [`PlotData`] gathered a probe at a time, in start order.
+#[derive(Debug)]
+pub(crate) struct PlotWalk {
+    span: Option<(i64, i64)>,
+    y_top: f64,
+    cells: Vec<bool>,
+    clipped: u64,
+    failed: Vec<(u32, u32, i64)>,
+}
+
+impl PlotWalk {
+    /// For probes starting over `span` (first, last), the merged view's
+    /// p99.9 ok latency `p999_ns` setting the response-time axis.
+    pub(crate) fn new(span: Option<(i64, i64)>, p999_ns: i64) -> PlotWalk {
         let (gw, gh) = GRID;
-        let mut cells = vec![false; gw * gh];
-        let mut clipped = 0;
-        let mut failed = Vec::new();
-        a.probes.for_each(|p| {
-            let x = ((p.t - t0) as f64 / span_ns as f64 * (gw - 1) as f64) as usize;
-            match p.class {
-                CLASS_OK => {
-                    let y = p.lat as f64 / top_ns;
-                    if y > 1.0 {
-                        clipped += 1;
-                    }
-                    let row = (y.clamp(0.0, 1.0) * (gh - 1) as f64) as usize;
-                    cells[row * gw + x.min(gw - 1)] = true;
+        PlotWalk {
+            span,
+            y_top: (p999_ns as f64 * 1.5 / 1e9).max(0.01),
+            cells: vec![false; if span.is_some() { gw * gh } else { 0 }],
+            clipped: 0,
+            failed: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, p: &Row) {
+        let Some((t0, t1)) = self.span else {
+            return;
+        };
+        let (gw, gh) = GRID;
+        let span_ns = (t1 - t0).max(1);
+        let x = ((p.t - t0) as f64 / span_ns as f64 * (gw - 1) as f64) as usize;
+        match p.class {
+            CLASS_OK => {
+                let y = p.lat as f64 / (self.y_top * 1e9);
+                if y > 1.0 {
+                    self.clipped += 1;
                 }
-                CLASS_FAIL => {
-                    failed.push((x as u32, p.outcome, p.t));
-                }
-                _ => {}
+                let row = (y.clamp(0.0, 1.0) * (gh - 1) as f64) as usize;
+                self.cells[row * gw + x.min(gw - 1)] = true;
             }
-        })?;
+            CLASS_FAIL => self.failed.push((x as u32, p.outcome, p.t)),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn finish(self) -> PlotData {
+        let Some((t0, t1)) = self.span else {
+            return PlotData::default();
+        };
+        let (gw, gh) = GRID;
+        let mut failed = self.failed;
         if failed.len() > FAIL_DEDUP_ABOVE {
             failed.sort_unstable_by_key(|&(x, o, _)| (x, o));
             failed.dedup_by_key(|&mut (x, o, _)| (x, o));
         }
         let secs = |ns: i64| (ns - t0) as f64 / 1e9;
         let span_s = secs(t1);
-        let ok = cells
+        let y_top = self.y_top;
+        let ok = self
+            .cells
             .iter()
             .enumerate()
             .filter(|&(_, &on)| on)
@@ -89,17 +106,37 @@ impl PlotData {
                 )
             })
             .collect();
-        Ok(PlotData {
+        PlotData {
             t0,
             span_s,
             y_top,
-            clipped,
+            clipped: self.clipped,
             ok,
             failed: failed
                 .into_iter()
                 .map(|(_, o, ns)| (secs(ns), outcome_name(o)))
                 .collect(),
-        })
+        }
+    }
+}
+
+/// The p99.9 of the ok latency of all phases (0 without ok probes).
+pub(crate) fn p999(latency: &[crate::report::LatencyPhase]) -> i64 {
+    latency
+        .iter()
+        .find(|l| l.phase == "all")
+        .map_or(0, |l| l.p999_ns)
+}
+
+impl PlotData {
+    /// Reduces the analysis's probes (gathered as it ran, else walked now).
+    pub(crate) fn new(a: &Analysis) -> PolarsResult<PlotData> {
+        if let Some(p) = &a.figures.plot {
+            return Ok(p.clone());
+        }
+        let mut walk = PlotWalk::new(a.probes.span()?, p999(&a.report.merged.latency));
+        a.probes.for_each(|p| walk.push(&p))?;
+        Ok(walk.finish())
     }
 
     /// Seconds since t0 of a wall-clock ns time.

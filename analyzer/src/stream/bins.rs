@@ -78,6 +78,36 @@ impl FineBins {
         }
     }
 
+    /// Makes room for backend ids up to `backends` (a log's table grows as
+    /// it is read).
+    pub(super) fn grow(&mut self, backends: usize) {
+        if backends > self.backends {
+            let ids: Vec<u32> = (0..=self.backends as u32).collect();
+            self.remap(&ids, backends);
+        }
+    }
+
+    /// Moves each backend's counters from id `i` to id `map[i]` of a table
+    /// of `backends` (ids the map leaves out, or maps past it, are dropped;
+    /// two ids mapped to one add up).
+    pub(super) fn remap(&mut self, map: &[u32], backends: usize) {
+        let (old, new) = (self.stride(), FIXED + backends);
+        let mut counts = vec![0; self.starts.len() * new];
+        for (from, to) in self.counts.chunks(old).zip(counts.chunks_mut(new)) {
+            to[..FIXED].copy_from_slice(&from[..FIXED]);
+            for (i, &n) in from[FIXED..].iter().enumerate() {
+                if let Some(&id) = map.get(i + 1)
+                    && id >= 1
+                    && id as usize <= backends
+                {
+                    to[FIXED + id as usize - 1] += n;
+                }
+            }
+        }
+        self.counts = counts;
+        self.backends = backends;
+    }
+
     /// Makes the bins `width` wide (a multiple of theirs), summing.
     fn widen(&mut self, width: i64) {
         let stride = self.stride();
@@ -162,6 +192,21 @@ mod tests {
             assert_eq!(i64s(&a, col).unwrap(), i64s(&b, col).unwrap(), "{col}");
         }
         assert_eq!(i64s(&a, "probes").unwrap().iter().sum::<i64>(), 2858);
+    }
+
+    #[test]
+    fn backends_grow_and_move_with_their_counts() {
+        let mut bins = FineBins::new(1, Some(10));
+        bins.push(0, CLASS_OK, 1);
+        bins.grow(3);
+        bins.push(1, CLASS_OK, 3);
+        bins.push(12, CLASS_OK, 2);
+        // The log's 1, 2, 3 are the run's 2, 1, 2.
+        bins.remap(&[0, 2, 1, 2], 2);
+        let f = bins.frame(10).unwrap();
+        assert_eq!(i64s(&f, "probes").unwrap(), [2, 1]);
+        assert_eq!(i64s(&f, "b1").unwrap(), [0, 1]);
+        assert_eq!(i64s(&f, "b2").unwrap(), [2, 0]);
     }
 
     #[test]

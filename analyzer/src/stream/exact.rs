@@ -4,9 +4,15 @@
 //! The first pass counts values into log-linear buckets (every value below
 //! 1024 its own bucket, then 1024 buckets per power of two, so a bucket is
 //! at most 0.1% wide); that gives, for each quantile, the bucket holding its
-//! rank and the rank within it. The second pass keeps only the values that
-//! fall into those buckets, and a selection among them gives the exact
-//! value: the same as selecting among all values (rank `round(q (n - 1))`).
+//! rank and the rank within it. The second pass counts only the values that
+//! fall into those buckets, each distinct value once (a bucket at value v is at
+//! most v/1024 wide, so it holds that many distinct values at most: memory
+//! bounded by the values' range, not by the probe count), and the rank within the
+//! bucket gives the exact value: the same as selecting among all values
+//! (rank `round(q (n - 1))`). Both passes add up across probe sets, so a
+//! merged view's latency quantiles come from its agents' walks.
+
+use std::collections::BTreeMap;
 
 /// Sub-buckets per power of two, and the values below it bucketed alone.
 const SUB: usize = 1024;
@@ -58,6 +64,25 @@ impl Hist {
         self.max
     }
 
+    /// Adds the counts of `other` (the histogram of both value sets).
+    pub(super) fn add(&mut self, other: &Hist) {
+        if other.n == 0 {
+            return;
+        }
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.max = if self.n == 0 {
+            other.max
+        } else {
+            self.max.max(other.max)
+        };
+        self.n += other.n;
+    }
+
     /// The targets of quantiles `qs` (none when empty).
     pub(super) fn targets(&self, qs: &[f64]) -> Vec<Target> {
         if self.n == 0 {
@@ -83,12 +108,13 @@ impl Hist {
     }
 }
 
-/// The second pass for one set of targets: the values of their buckets.
+/// The second pass for one set of targets: the values of their buckets,
+/// counted by value.
 #[derive(Debug, Clone)]
 pub(super) struct Pick {
     targets: Vec<Target>,
     /// Each target's bucket's values (targets sharing a bucket share it).
-    values: Vec<(usize, Vec<i64>)>,
+    values: Vec<(usize, BTreeMap<i64, u64>)>,
 }
 
 impl Pick {
@@ -98,32 +124,51 @@ impl Pick {
         buckets.dedup();
         Pick {
             targets,
-            values: buckets.into_iter().map(|b| (b, Vec::new())).collect(),
+            values: buckets.into_iter().map(|b| (b, BTreeMap::new())).collect(),
         }
     }
 
     pub(super) fn push(&mut self, v: i64) {
+        if self.values.is_empty() {
+            return;
+        }
         let b = bucket(v);
         if let Some((_, vals)) = self.values.iter_mut().find(|(k, _)| *k == b) {
-            vals.push(v);
+            *vals.entry(v).or_insert(0) += 1;
+        }
+    }
+
+    /// Adds the values `other` counted (the same targets).
+    pub(super) fn add(&mut self, other: Pick) {
+        for ((_, mine), (_, theirs)) in self.values.iter_mut().zip(other.values) {
+            for (v, n) in theirs {
+                *mine.entry(v).or_insert(0) += n;
+            }
         }
     }
 
     /// The quantiles, in the order asked; zeros without values.
-    pub(super) fn finish(mut self, asked: usize) -> Vec<i64> {
+    pub(super) fn finish(self, asked: usize) -> Vec<i64> {
         if self.targets.is_empty() {
             return vec![0; asked];
         }
         self.targets
             .iter()
             .map(|t| {
-                let (_, vals) = self
+                let vals = self
                     .values
-                    .iter_mut()
+                    .iter()
                     .find(|(k, _)| *k == t.bucket)
-                    .expect("a bucket per target");
-                let (_, v, _) = vals.select_nth_unstable(t.rank as usize);
-                *v
+                    .map(|(_, v)| v);
+                let mut below = 0;
+                for (&v, &n) in vals.into_iter().flatten() {
+                    below += n;
+                    if below > t.rank {
+                        return v;
+                    }
+                }
+                // The first pass counted the bucket: the second finds it.
+                0
             })
             .collect()
     }
@@ -177,5 +222,27 @@ mod tests {
         }
         let empty = Hist::default();
         assert_eq!(Pick::new(empty.targets(&qs)).finish(2), [0, 0]);
+    }
+
+    #[test]
+    fn both_passes_add_up_across_value_sets() {
+        let qs = [0.0, 0.5, 0.99, 1.0];
+        // Two sets, one of them with every value alike.
+        let a: Vec<i64> = (0..3000).map(|k| 400_000 + k * 37 % 5000).collect();
+        let b: Vec<i64> = vec![401_234; 2000];
+        let (mut ha, mut hb) = (Hist::default(), Hist::default());
+        a.iter().for_each(|&v| ha.push(v));
+        b.iter().for_each(|&v| hb.push(v));
+        ha.add(&hb);
+        ha.add(&Hist::default());
+        let targets = ha.targets(&qs);
+        let (mut pa, mut pb) = (Pick::new(targets.clone()), Pick::new(targets));
+        a.iter().for_each(|&v| pa.push(v));
+        b.iter().for_each(|&v| pb.push(v));
+        pa.add(pb);
+        let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+        assert_eq!(pa.finish(qs.len()), quantiles(&mut all, &qs));
+        assert_eq!(ha.n(), 5000);
+        assert_eq!(ha.max(), *all.iter().max().unwrap());
     }
 }

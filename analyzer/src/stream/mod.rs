@@ -9,10 +9,15 @@
 //! `tests` holds the two to agreement on a synthetic run and every kept
 //! lab log. It takes probes one at a time and holds what the answer
 //! needs: the quantiles are exact from two passes over bucket counts
-//! (`exact`), the bins a bounded number (`bins`), the runs about two per
-//! run of failed probes. What still grows with the probe count is the frame the
-//! probes are walked from (also read by the plots and the edges of partial
-//! windows).
+//! (`exact`: the first here, the second a [`GapPick`] and a
+//! [`LatencyPick`] fed by a later walk), the bins a bounded number
+//! (`bins`), the runs about two per run of failed probes, and a mark every
+//! [`MARK_EVERY`] counting probes so the edges of partial windows are read
+//! back from the spill directly ([`Marks`]).
+//!
+//! An agent's fold runs as its log is read, on the log's own backend ids
+//! (its table grows as the log is read), mapped to the run's at the end
+//! ([`Fold::remap`]); the bin width is chosen once every log is read.
 
 mod bins;
 mod exact;
@@ -23,7 +28,7 @@ use polars::prelude::*;
 
 use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
 use crate::probes::Probes;
-use crate::query::{Ctx, Tables};
+use crate::query::Tables;
 use crate::report::LatencyPhase;
 use crate::report::{ProbeInterval, Span};
 use crate::stats::ProbeStats;
@@ -69,6 +74,51 @@ pub(crate) struct Fold {
     /// Ok latency by bucket: all, then before, during and after the
     /// rollout.
     lat: [Hist; 4],
+    /// The position (among all probes) of every [`MARK_EVERY`]th counting
+    /// probe.
+    marks: Vec<u64>,
+}
+
+/// Counting (not local) probes between two [`Marks`].
+pub(crate) const MARK_EVERY: i64 = 1 << 12;
+
+/// Where every [`MARK_EVERY`]th counting probe lies among an agent's probes:
+/// the start of the probe that counts at index `i` is found by reading
+/// from the mark before it, not by walking from the first probe.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks(Vec<u64>);
+
+impl Marks {
+    /// The starts of the probes that count at indices `idx` (any order;
+    /// `None` past the end), read from `spill`.
+    pub(crate) fn times(
+        &self,
+        spill: &crate::spill::Spill,
+        idx: &[i64],
+    ) -> std::io::Result<Vec<Option<i64>>> {
+        let mut out = Vec::with_capacity(idx.len());
+        for &i in idx {
+            let mark = usize::try_from(i.max(0) / MARK_EVERY).unwrap_or(usize::MAX);
+            let Some(&at) = self.0.get(mark) else {
+                out.push(None);
+                continue;
+            };
+            let mut counted = mark as i64 * MARK_EVERY;
+            let mut rows = spill.rows_from(at);
+            let found = rows.find(|r| {
+                if r.class == CLASS_LOCAL {
+                    return false;
+                }
+                counted += 1;
+                counted > i
+            });
+            if let Some(e) = rows.error.take() {
+                return Err(e);
+            }
+            out.push(found.map(|r| r.t));
+        }
+        Ok(out)
+    }
 }
 
 /// A probe that came before the one before it: the fold needs start order.
@@ -98,6 +148,7 @@ impl Fold {
             last: i64::MIN,
             gaps: Hist::default(),
             lat: Default::default(),
+            marks: Vec::new(),
         }
     }
 
@@ -129,6 +180,11 @@ impl Fold {
                 self.outcomes[outcome as usize] = 1;
             }
         }
+        if backend as usize > self.backends.len() {
+            self.backends
+                .resize(backend as usize, BackendAcc::default());
+            self.bins.grow(backend as usize);
+        }
         self.bins.push(t, class, backend);
         if let Some(b) = backend
             .checked_sub(1)
@@ -149,6 +205,9 @@ impl Fold {
         }
         let i = self.non_local;
         self.non_local += 1;
+        if i % MARK_EVERY == 0 {
+            self.marks.push(self.probes as u64 - 1);
+        }
         let fail = class == CLASS_FAIL;
         match self.runs.last_mut() {
             Some(r) if r.fail == fail => {
@@ -186,74 +245,86 @@ impl Fold {
         self.bins.width_for(span_ns)
     }
 
+    /// Makes room for the run's `backends` (its table once every log is
+    /// read).
+    pub(crate) fn set_backends(&mut self, backends: u32) {
+        if backends as usize > self.backends.len() {
+            self.backends
+                .resize(backends as usize, BackendAcc::default());
+            self.bins.grow(backends as usize);
+        }
+    }
+
+    /// Maps the backend ids folded (a log's own) to the run's: `map[i]` is
+    /// the run's id of id `i`, in a table of `backends`.
+    pub(crate) fn remap(&mut self, map: &[u32], backends: u32) {
+        let id = |b: u32| map.get(b as usize).copied().unwrap_or(0);
+        let mut accs = vec![BackendAcc::default(); backends as usize];
+        for (i, acc) in self.backends.iter().enumerate() {
+            let Some(to) = id(i as u32 + 1)
+                .checked_sub(1)
+                .and_then(|k| accs.get_mut(k as usize))
+            else {
+                continue;
+            };
+            to.n += acc.n;
+            to.first = match (to.first, acc.first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            to.last = to.last.max(acc.last);
+        }
+        self.backends = accs;
+        self.bins.remap(map, backends as usize);
+        for r in &mut self.runs {
+            r.b_first = id(r.b_first);
+            r.b_last = id(r.b_last);
+        }
+        let combos = std::mem::take(&mut self.combos);
+        for ((run, outcome, backend), n) in combos {
+            *self.combos.entry((run, outcome, id(backend))).or_insert(0) += n;
+        }
+    }
+
     /// The tables (bins `bin_ns` wide, the run's width: see
     /// [`Fold::bin_ns_for`]) and statistics, as the frame path gives them;
     /// `probes` are the probes folded, walked again for the quantiles.
-    pub(crate) fn finish(
-        mut self,
-        bin_ns: i64,
-        probes: &Probes,
-    ) -> PolarsResult<(Tables, ProbeStats)> {
+    #[cfg(test)]
+    pub(crate) fn finish(self, bin_ns: i64, probes: &Probes) -> PolarsResult<(Tables, ProbeStats)> {
+        let folded = self.tables(bin_ns)?;
+        let q = &folded.quantiles;
+        let (mut gaps, mut lat) = (q.gap_pick(), q.latency_pick());
+        probes.for_each(|r| {
+            gaps.push(r.t);
+            lat.push(r.t, r.lat, r.class);
+        })?;
+        let latency = q.latency(lat);
+        Ok((folded.tables, q.stats(gaps, latency)))
+    }
+
+    /// The tables (bins `bin_ns` wide), and what the quantiles' second
+    /// pass and the edges of partial windows need.
+    pub(crate) fn tables(mut self, bin_ns: i64) -> PolarsResult<Folded> {
         let (runs, fail_combos) = (self.runs_frame()?, self.combos_frame()?);
         let (outcomes, backends) = (self.outcomes_frame()?, self.backends_frame()?);
         let bins = std::mem::replace(&mut self.bins, FineBins::new(0, None));
-        let tables = Tables {
-            runs,
-            fail_combos,
-            outcomes,
-            bins: bins.frame(bin_ns)?,
-            backends,
-        };
-        // The second pass: the values of the buckets the quantiles fall in.
-        let mut gaps = Pick::new(self.gaps.targets(&GAP_QUANTILES));
-        let mut lat: Vec<Pick> = self
-            .lat
-            .iter()
-            .map(|h| Pick::new(h.targets(&LATENCY_QUANTILES)))
-            .collect();
-        let mut prev = None;
-        probes.for_each(|r| {
-            if let Some(p) = prev {
-                gaps.push(r.t - p);
-            }
-            prev = Some(r.t);
-            if r.class == CLASS_OK {
-                lat[0].push(r.lat);
-                if let Some(p) = phase_of(self.rollout, r.t) {
-                    lat[p].push(r.lat);
-                }
-            }
-        })?;
-        let g = gaps.finish(GAP_QUANTILES.len());
-        let mut picked = lat.into_iter();
-        let mut latency = Vec::new();
-        for (k, name) in ["all", "before", "during", "after"].into_iter().enumerate() {
-            let q = picked.next().map(|p| p.finish(LATENCY_QUANTILES.len()));
-            let h = &self.lat[k];
-            if h.n() == 0 || (k > 0 && self.rollout.is_none()) {
-                continue;
-            }
-            let q = q.unwrap_or_default();
-            latency.push(LatencyPhase {
-                phase: name.to_owned(),
-                count: h.n(),
-                p50_ns: q[0],
-                p90_ns: q[1],
-                p99_ns: q[2],
-                p999_ns: q[3],
-                max_ns: h.max(),
-            });
-        }
-        let stats = ProbeStats {
-            first_ns: self.first.unwrap_or(0),
-            last_ns: if self.first.is_some() { self.last } else { 0 },
-            interval: ProbeInterval {
-                median_ns: g[0],
-                p99_ns: g[1],
+        Ok(Folded {
+            tables: Tables {
+                runs,
+                fail_combos,
+                outcomes,
+                bins: bins.frame(bin_ns)?,
+                backends,
             },
-            latency,
-        };
-        Ok((tables, stats))
+            quantiles: Quantiles {
+                rollout: self.rollout,
+                first: self.first,
+                last: self.last,
+                gaps: self.gaps,
+                lat: self.lat,
+            },
+            marks: Marks(self.marks),
+        })
     }
 
     fn runs_frame(&self) -> PolarsResult<DataFrame> {
@@ -325,11 +396,161 @@ impl Fold {
     }
 }
 
+/// A fold finished: the tables, the quantiles' first pass, the marks.
+#[derive(Debug)]
+pub(crate) struct Folded {
+    pub tables: Tables,
+    pub quantiles: Quantiles,
+    pub marks: Marks,
+}
+
+/// The quantiles' first pass over one probe set: the span, and the gaps
+/// and ok latencies by bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct Quantiles {
+    rollout: Option<Span>,
+    first: Option<i64>,
+    last: i64,
+    gaps: Hist,
+    lat: [Hist; 4],
+}
+
+impl Quantiles {
+    /// The second pass of the gaps between starts (fed every start, in
+    /// order).
+    pub(crate) fn gap_pick(&self) -> GapPick {
+        GapPick {
+            pick: Pick::new(self.gaps.targets(&GAP_QUANTILES)),
+            prev: None,
+        }
+    }
+
+    /// The second pass of the ok latencies (fed in any order).
+    pub(crate) fn latency_pick(&self) -> LatencyPick {
+        LatencyPick {
+            rollout: self.rollout,
+            picks: self
+                .lat
+                .iter()
+                .map(|h| Pick::new(h.targets(&LATENCY_QUANTILES)))
+                .collect(),
+        }
+    }
+
+    /// The ok latencies of `parts` together (a merged view's: the sum of
+    /// its agents'), without gaps or span.
+    pub(crate) fn of_latency(parts: &[&Quantiles]) -> Quantiles {
+        let mut lat: [Hist; 4] = Default::default();
+        for p in parts {
+            for (a, b) in lat.iter_mut().zip(&p.lat) {
+                a.add(b);
+            }
+        }
+        Quantiles {
+            rollout: parts.first().and_then(|p| p.rollout),
+            first: None,
+            last: 0,
+            gaps: Hist::default(),
+            lat,
+        }
+    }
+
+    /// The slowest ok probe (0 without one).
+    pub(crate) fn max_latency(&self) -> i64 {
+        if self.lat[0].n() == 0 {
+            0
+        } else {
+            self.lat[0].max()
+        }
+    }
+
+    /// Ok latency by phase, from the second pass.
+    pub(crate) fn latency(&self, lat: LatencyPick) -> Vec<LatencyPhase> {
+        let mut picked = lat.picks.into_iter();
+        let mut latency = Vec::new();
+        for (k, name) in ["all", "before", "during", "after"].into_iter().enumerate() {
+            let q = picked.next().map(|p| p.finish(LATENCY_QUANTILES.len()));
+            let h = &self.lat[k];
+            if h.n() == 0 || (k > 0 && self.rollout.is_none()) {
+                continue;
+            }
+            let q = q.unwrap_or_default();
+            latency.push(LatencyPhase {
+                phase: name.to_owned(),
+                count: h.n(),
+                p50_ns: q[0],
+                p90_ns: q[1],
+                p99_ns: q[2],
+                p999_ns: q[3],
+                max_ns: h.max(),
+            });
+        }
+        latency
+    }
+
+    /// The statistics, from the gaps' second pass and the latency.
+    pub(crate) fn stats(&self, gaps: GapPick, latency: Vec<LatencyPhase>) -> ProbeStats {
+        let g = gaps.pick.finish(GAP_QUANTILES.len());
+        ProbeStats {
+            first_ns: self.first.unwrap_or(0),
+            last_ns: if self.first.is_some() { self.last } else { 0 },
+            interval: ProbeInterval {
+                median_ns: g[0],
+                p99_ns: g[1],
+            },
+            latency,
+        }
+    }
+}
+
+/// The gaps' second pass: every start of the probe set, in start order.
+#[derive(Debug, Clone)]
+pub(crate) struct GapPick {
+    pick: Pick,
+    prev: Option<i64>,
+}
+
+impl GapPick {
+    pub(crate) fn push(&mut self, t: i64) {
+        if let Some(p) = self.prev {
+            self.pick.push(t - p);
+        }
+        self.prev = Some(t);
+    }
+}
+
+/// The ok latencies' second pass, by phase: fed in any order, and added up
+/// across walks.
+#[derive(Debug, Clone)]
+pub(crate) struct LatencyPick {
+    rollout: Option<Span>,
+    picks: Vec<Pick>,
+}
+
+impl LatencyPick {
+    pub(crate) fn push(&mut self, t: i64, lat: i64, class: u32) {
+        if class == CLASS_OK {
+            self.picks[0].push(lat);
+            if let Some(p) = phase_of(self.rollout, t) {
+                self.picks[p].push(lat);
+            }
+        }
+    }
+
+    /// Adds what `other` (of the same first pass) counted.
+    pub(crate) fn add(&mut self, other: LatencyPick) {
+        for (a, b) in self.picks.iter_mut().zip(other.picks) {
+            a.add(b);
+        }
+    }
+}
+
 /// Folds probes walked in start order (the run's bin width and backend
 /// count in `ctx`).
+#[cfg(test)]
 pub(crate) fn fold(
     probes: &Probes,
-    ctx: Ctx,
+    ctx: crate::query::Ctx,
     rollout: Option<Span>,
 ) -> PolarsResult<(Tables, ProbeStats)> {
     first_pass(probes, ctx.backends, rollout, Some(ctx.bin_ns))?.finish(ctx.bin_ns, probes)

@@ -115,6 +115,59 @@ fn the_fold_agrees_with_the_frame_on_every_kept_lab_log() {
 }
 
 #[test]
+fn the_marks_find_the_probes_a_walk_counts_to() {
+    use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
+    use crate::probes::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = crate::spill::SpillWriter::<Row>::new(Some(dir.path())).unwrap();
+    let mut fold = Fold::new(0, None, None);
+    // Local errors in bursts (they do not count), some failures.
+    let class = |k: i64| match k % 1000 {
+        0..100 if k > 5000 => CLASS_LOCAL,
+        300..310 => CLASS_FAIL,
+        _ => CLASS_OK,
+    };
+    let rows: Vec<Row> = (0..30_000i64)
+        .map(|k| Row {
+            t: k * 7,
+            lat: 1,
+            outcome: 0,
+            class: class(k),
+            backend: 0,
+        })
+        .collect();
+    for r in &rows {
+        w.push(*r, &mut |r: &Row| {
+            fold.push(r.t, r.lat, r.outcome, r.class, r.backend)
+                .unwrap();
+        })
+        .unwrap();
+    }
+    let spill = w.finish(None, &mut |_| {}).unwrap();
+    let marks = fold.tables(1_000_000).unwrap().marks;
+    let counting = rows.iter().filter(|r| r.class != CLASS_LOCAL).count() as i64;
+    let idx: Vec<i64> = [
+        0,
+        1,
+        4095,
+        4096,
+        4097,
+        8191,
+        12_000,
+        counting - 1,
+        counting,
+        counting + 9000,
+    ]
+    .into_iter()
+    .chain((0..counting).step_by(997))
+    .collect();
+    let want = crate::windows::counting_times(rows.iter().map(|r| (r.t, r.class)), &idx);
+    assert_eq!(marks.times(&spill, &idx).unwrap(), want);
+    assert!(want[7].is_some());
+    assert_eq!((want[8], want[9]), (None, None), "past the end");
+}
+
+#[test]
 fn the_fold_refuses_a_probe_out_of_order() {
     let mut fold = Fold::new(0, None, None);
     fold.push(10, 1, 0, crate::load::CLASS_OK, 0).unwrap();

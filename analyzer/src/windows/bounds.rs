@@ -96,7 +96,9 @@ pub(crate) fn widen_partial(
 
 /// The start of the probes that count (class not local) at the sorted or
 /// unsorted indices `idx`, in one pass over an agent's probes as (start,
-/// class), in start order; `None` past the end.
+/// class), in start order; `None` past the end. (The analysis reads them at
+/// the fold's marks instead: [`crate::stream::Marks`]; this is its oracle.)
+#[cfg(test)]
 pub(crate) fn counting_times(
     probes: impl Iterator<Item = (i64, u32)>,
     idx: &[i64],

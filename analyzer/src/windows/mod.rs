@@ -19,7 +19,9 @@ use crate::report::Window;
 use auto::{FailRun, auto_spans};
 
 pub(crate) use auto::SPLIT_MISS;
-pub(crate) use bounds::{EdgeIndex, counting_times, downtime, widen_partial};
+#[cfg(test)]
+pub(crate) use bounds::counting_times;
+pub(crate) use bounds::{EdgeIndex, downtime, widen_partial};
 pub(crate) use union::union;
 
 /// A window of one failed probe out of one, bounded by ok probes at

@@ -3,12 +3,14 @@
 //! server that closes every 8th connection's use cleanly (`Connection:
 //! close`) until a moment T, and from T on resets every request it reads,
 //! as a fast shutdown does. The server counts what it did; the report must
-//! say the same, and tell the breaks against T (the run's SIGTERM).
+//! say the same, and tell the breaks against T (the run's SIGTERM). T is
+//! set 400 ms after the first request the server reads, so however late
+//! the agent starts on a loaded machine, connections are reused before T.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use seamless_analyzer::{AnalyzeOptions, analyze, markdown};
@@ -48,8 +50,19 @@ fn now_ns() -> i64 {
     seamless_proto::clock::now_ns()
 }
 
-/// Serves until the test ends; from `t_ns` on, every request read is reset.
-fn serve(l: TcpListener, t_ns: i64, counts: Arc<Counts>, done: Arc<AtomicBool>) {
+/// T: 400 ms after the first request read (set then, once).
+fn moment(t: &AtomicI64) -> i64 {
+    let _ = t.compare_exchange(
+        i64::MAX,
+        now_ns() + 400_000_000,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    t.load(Ordering::SeqCst)
+}
+
+/// Serves until the test ends; from T on, every request read is reset.
+fn serve(l: TcpListener, t: Arc<AtomicI64>, counts: Arc<Counts>, done: Arc<AtomicBool>) {
     l.set_nonblocking(true).unwrap();
     while !done.load(Ordering::Relaxed) {
         let Ok((mut c, _)) = l.accept() else {
@@ -58,9 +71,11 @@ fn serve(l: TcpListener, t_ns: i64, counts: Arc<Counts>, done: Arc<AtomicBool>) 
         };
         c.set_nonblocking(false).unwrap();
         let counts = Arc::clone(&counts);
+        let t = Arc::clone(&t);
         std::thread::spawn(move || {
             let mut served = 0u64;
             while let Some(http11) = next_request(&mut c) {
+                let t_ns = moment(&t);
                 if !http11 {
                     // A new-mode probe: answered (or reset) and closed,
                     // not counted.
@@ -106,12 +121,12 @@ fn serve(l: TcpListener, t_ns: i64, counts: Arc<Counts>, done: Arc<AtomicBool>) 
 fn the_reports_connection_facts_are_what_the_server_did() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", l.local_addr().unwrap());
-    let t_ns = now_ns() + 400_000_000;
+    let t = Arc::new(AtomicI64::new(i64::MAX));
     let counts = Arc::new(Counts::default());
     let done = Arc::new(AtomicBool::new(false));
     let server = {
-        let (counts, done) = (Arc::clone(&counts), Arc::clone(&done));
-        std::thread::spawn(move || serve(l, t_ns, counts, done))
+        let (t, counts, done) = (Arc::clone(&t), Arc::clone(&counts), Arc::clone(&done));
+        std::thread::spawn(move || serve(l, t, counts, done))
     };
     let dir = tempfile::tempdir().unwrap();
     let st = std::process::Command::new(workspace_bin("seamless-agent"))
@@ -125,6 +140,8 @@ fn the_reports_connection_facts_are_what_the_server_did() {
     assert!(st.success(), "the agent failed: {st}");
     done.store(true, Ordering::Relaxed);
     server.join().unwrap();
+    let t_ns = t.load(Ordering::SeqCst);
+    assert_ne!(t_ns, i64::MAX, "the server read no request");
     // T is the run's SIGTERM in its ground truth.
     RunInfo {
         ground_truth: Some(GroundTruth {
