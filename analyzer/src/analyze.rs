@@ -13,7 +13,7 @@ use crate::probes::Probes;
 use crate::probes::Source;
 use crate::query::Ctx;
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
-use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles, first_pass};
+use crate::stream::{Folded, GapPick, LatencyPick, Quantiles, first_pass};
 use crate::summary::summary;
 use crate::windows::{union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
@@ -78,7 +78,7 @@ pub(crate) fn read_logs(
     // One thread a log: a run has a log per node, each read on its own;
     // the cores left over decode a log's frames side by side.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let decoders = (cores / inputs.logs.len().max(1)).max(1);
+    let decoders = (cores.saturating_sub(1) / inputs.logs.len().max(1)).max(1);
     let read: Vec<Result<Vec<AgentLog>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = inputs
             .logs
@@ -229,6 +229,31 @@ pub struct Gather {
 /// merged view's ok latencies.
 type AgentPicks = (GapPick, LatencyPick, Option<LatencyPick>);
 
+/// What one task of the second or third walk gives (each a part of a walk,
+/// the parts in start order).
+enum Done {
+    /// The merged view's fold.
+    Fold(Box<Folded>),
+    /// A part of an agent's second pass.
+    Picks(usize, AgentPicks),
+    /// A part of report.html's chart.
+    Chart(crate::html::ChartWalk),
+    /// A part of the merged view's gaps.
+    Gaps(GapPick),
+    /// A part of the run figure.
+    Plot(crate::plot::PlotWalk),
+}
+
+/// A task of a walk.
+type Task<'a> = Box<dyn FnOnce() -> PolarsResult<Done> + Send + 'a>;
+
+/// Runs the tasks on the cores, the first first; their answers in their
+/// order.
+fn run_tasks(tasks: Vec<Task<'_>>) -> PolarsResult<Vec<Done>> {
+    use rayon::prelude::*;
+    tasks.into_par_iter().with_max_len(1).map(|t| t()).collect()
+}
+
 impl Analysis {
     /// Analyses a run directory or a bare probe log.
     pub fn run(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
@@ -363,66 +388,78 @@ impl Analysis {
                 .collect::<Vec<_>>(),
         );
         let all = Probes::of(sources.clone());
+        let view = Probes::of(rolled.iter().map(|&i| sources[i].clone()).collect());
+        // Each walk is cut in parts by start, walked side by side.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let parts = 2 * cores;
 
-        // The second walk: each agent's spill for its quantiles, side by
-        // side with one merged walk for the merged view's fold and the page.
-        let (picks, merged_fold, chart) = std::thread::scope(|scope| {
-            let handles: Vec<_> = sources
-                .iter()
-                .zip(&folded)
-                .enumerate()
-                .map(|(i, (s, f))| {
-                    let q = &f.quantiles;
-                    let mine = (merged && !control[i]).then(|| merged_lat.latency_pick());
-                    scope.spawn(move || -> PolarsResult<AgentPicks> {
-                        let (mut gaps, mut lat, mut mine) = (q.gap_pick(), q.latency_pick(), mine);
-                        Probes::of(vec![s.clone()]).for_each(|r| {
-                            gaps.push(r.t);
-                            lat.push(r.t, r.lat, r.class);
-                            if let Some(m) = &mut mine {
-                                m.push(r.t, r.lat, r.class);
-                            }
-                        })?;
-                        Ok((gaps, lat, mine))
-                    })
-                })
-                .collect();
-            let mut fold = merged.then(|| Fold::new(ctx.backends, rollout, Some(ctx.bin_ns)));
-            let mut chart = gather
-                .page
-                .then(|| crate::html::ChartWalk::new(span, merged_lat.max_latency(), rollout));
-            let mut out_of_order = None;
-            let walked = if fold.is_some() || chart.is_some() {
-                all.for_each_from(|i, r| {
-                    if let Some(f) = &mut fold
-                        && !control[i]
-                        && out_of_order.is_none()
-                        && let Err(e) = f.push(r.t, r.lat, r.outcome, r.class, r.backend)
-                    {
-                        out_of_order = Some(e);
+        // The second walk: each agent's spill for its quantiles, the merged
+        // view for its fold, and report.html's chart.
+        let mut tasks: Vec<Task<'_>> = Vec::new();
+        if merged {
+            let view = &view;
+            tasks.push(Box::new(move || {
+                let f = first_pass(view, ctx.backends, rollout, Some(ctx.bin_ns))?;
+                Ok(Done::Fold(Box::new(f.tables(ctx.bin_ns)?)))
+            }));
+        }
+        let per_agent = parts.div_ceil(sources.len()).max(1);
+        for (i, (s, f)) in sources.iter().zip(&folded).enumerate() {
+            for part in Probes::of(vec![s.clone()]).cut(per_agent)? {
+                let q = &f.quantiles;
+                let mine = (merged && !control[i]).then(|| merged_lat.latency_pick());
+                tasks.push(Box::new(move || {
+                    let mut gaps = q.gap_pick().after(part.last_before(|_| true)?);
+                    let (mut lat, mut mine) = (q.latency_pick(), mine);
+                    part.for_each(|r| {
+                        gaps.push(r.t);
+                        lat.push(r.t, r.lat, r.class);
+                        if let Some(m) = &mut mine {
+                            m.push(r.t, r.lat, r.class);
+                        }
+                    })?;
+                    Ok(Done::Picks(i, (gaps, lat, mine)))
+                }));
+            }
+        }
+        if gather.page {
+            let top = merged_lat.max_latency();
+            for part in all.cut(parts)? {
+                tasks.push(Box::new(move || {
+                    let mut chart = crate::html::ChartWalk::new(span, top, rollout);
+                    part.for_each(|r| chart.push(&r))?;
+                    Ok(Done::Chart(chart))
+                }));
+            }
+        }
+        let mut merged_fold = None;
+        let mut picks: Vec<Option<AgentPicks>> = vec![None; sources.len()];
+        let mut chart: Option<crate::html::ChartWalk> = None;
+        for done in run_tasks(tasks)? {
+            match done {
+                Done::Fold(f) => merged_fold = Some(*f),
+                Done::Picks(i, (g, l, m)) => match &mut picks[i] {
+                    None => picks[i] = Some((g, l, m)),
+                    Some((ag, al, am)) => {
+                        ag.add(g);
+                        al.add(l);
+                        if let (Some(a), Some(m)) = (am, m) {
+                            a.add(m);
+                        }
                     }
-                    if let Some(c) = &mut chart {
-                        c.push(&r);
-                    }
-                })
-            } else {
-                Ok(())
-            };
-            let picks = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<PolarsResult<Vec<_>>>();
-            let fold = walked.and_then(|()| match out_of_order {
-                Some(e) => polars_bail!(ComputeError: "{e}"),
-                None => fold.map(|f| f.tables(bin_ns)).transpose(),
-            });
-            (picks, fold, chart)
-        });
-        let (picks, merged_fold) = (picks?, merged_fold?);
+                },
+                Done::Chart(c) => match &mut chart {
+                    None => chart = Some(c),
+                    Some(all) => all.add(c),
+                },
+                Done::Gaps(..) | Done::Plot(_) => {}
+            }
+        }
         let mut merged_picks = None;
         let mut stats = Vec::new();
-        for ((gaps, lat, mine), f) in picks.into_iter().zip(&folded) {
+        for (p, f) in picks.into_iter().zip(&folded) {
             let q = &f.quantiles;
+            let (gaps, lat, mine) = p.unwrap_or_else(|| (q.gap_pick(), q.latency_pick(), None));
             stats.push(q.stats(gaps, q.latency(lat)));
             if let Some(m) = mine {
                 match &mut merged_picks {
@@ -438,19 +475,40 @@ impl Analysis {
         });
 
         // The third walk: the merged view's gaps, and the run figure.
-        let mut gaps = merged_fold.as_ref().map(|f| f.quantiles.gap_pick());
-        let mut plot = gather.plots.then(|| crate::plot::PlotWalk::new(span, p999));
-        if gaps.is_some() || plot.is_some() {
-            all.for_each_from(|i, r| {
-                if let Some(g) = &mut gaps
-                    && !control[i]
-                {
-                    g.push(r.t);
-                }
-                if let Some(p) = &mut plot {
-                    p.push(&r);
-                }
-            })?;
+        let mut tasks: Vec<Task<'_>> = Vec::new();
+        if let Some(f) = &merged_fold {
+            for part in view.cut(parts)? {
+                let q = &f.quantiles;
+                tasks.push(Box::new(move || {
+                    let mut gaps = q.gap_pick().after(part.last_before(|_| true)?);
+                    part.for_each(|r| gaps.push(r.t))?;
+                    Ok(Done::Gaps(gaps))
+                }));
+            }
+        }
+        if gather.plots {
+            for part in all.cut(parts)? {
+                tasks.push(Box::new(move || {
+                    let mut plot = crate::plot::PlotWalk::new(span, p999);
+                    part.for_each(|r| plot.push(&r))?;
+                    Ok(Done::Plot(plot))
+                }));
+            }
+        }
+        let mut gaps: Option<GapPick> = None;
+        let mut plot: Option<crate::plot::PlotWalk> = None;
+        for done in run_tasks(tasks)? {
+            match done {
+                Done::Gaps(g) => match &mut gaps {
+                    None => gaps = Some(g),
+                    Some(all) => all.add(g),
+                },
+                Done::Plot(p) => match &mut plot {
+                    None => plot = Some(p),
+                    Some(all) => all.add(p),
+                },
+                _ => {}
+            }
         }
         let merged_stats = match (merged_fold, gaps, merged_latency) {
             (Some(f), Some(g), Some(l)) => Some((f.tables, f.quantiles.stats(g, l))),

@@ -162,6 +162,9 @@ where
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Probes {
     sources: Vec<Source>,
+    /// Each spill's probes from the first index to before the second, when
+    /// a part of them ([`Probes::cut`]).
+    ranges: Option<Vec<(u64, u64)>>,
 }
 
 impl Probes {
@@ -170,12 +173,76 @@ impl Probes {
     pub(crate) fn new(frames: Vec<DataFrame>) -> Probes {
         Probes {
             sources: frames.into_iter().map(Source::Frame).collect(),
+            ranges: None,
         }
     }
 
     /// Over these sources, in this order (ties go to the earlier one).
     pub(crate) fn of(sources: Vec<Source>) -> Probes {
-        Probes { sources }
+        Probes {
+            sources,
+            ranges: None,
+        }
+    }
+
+    /// The spills, when every source is one.
+    fn spills(&self) -> Option<Vec<&Spill>> {
+        self.sources
+            .iter()
+            .map(|s| match s {
+                #[cfg(test)]
+                Source::Frame(_) => None,
+                Source::Spill(s) => Some(&**s),
+            })
+            .collect()
+    }
+
+    /// These probes cut in `n` parts by start (spans of equal length; ties
+    /// in one part), in start order: walking the parts one after the other
+    /// is walking the whole. Frames are not cut.
+    pub(crate) fn cut(&self, n: usize) -> PolarsResult<Vec<Probes>> {
+        let (Some(spills), None, Some((t0, t1))) = (self.spills(), &self.ranges, self.span()?)
+        else {
+            return Ok(vec![self.clone()]);
+        };
+        if n <= 1 {
+            return Ok(vec![self.clone()]);
+        }
+        // Each spill's index of each cut: 0, then the first probe at or
+        // after each cut's start, then its length.
+        let span = i128::from(t1) - i128::from(t0);
+        let mut at = Vec::new();
+        for s in &spills {
+            let mut idx = vec![0];
+            for i in 1..n {
+                let t = i128::from(t0) + span * i as i128 / n as i128;
+                idx.push(s.first_from(t as i64)?);
+            }
+            idx.push(s.len());
+            at.push(idx);
+        }
+        Ok((0..n)
+            .map(|i| Probes {
+                sources: self.sources.clone(),
+                ranges: Some(at.iter().map(|idx| (idx[i], idx[i + 1])).collect()),
+            })
+            .collect())
+    }
+
+    /// The latest start before this part, among the sources `keep` takes
+    /// (none for the first part).
+    pub(crate) fn last_before(&self, keep: impl Fn(usize) -> bool) -> PolarsResult<Option<i64>> {
+        let (Some(spills), Some(ranges)) = (self.spills(), &self.ranges) else {
+            return Ok(None);
+        };
+        let mut last = None;
+        for (i, (s, &(a, _))) in spills.iter().zip(ranges).enumerate() {
+            if a > 0 && keep(i) {
+                let t = s.t_at(a - 1)?;
+                last = Some(last.map_or(t, |l: i64| l.max(t)));
+            }
+        }
+        Ok(last)
     }
 
     /// The first and last start over every source, if any probe.
@@ -202,30 +269,18 @@ impl Probes {
         self.walk(|rows| rows.for_each(&mut f))
     }
 
-    /// Hands `f` every probe of every source in start order, with the
-    /// index of its source.
-    pub(crate) fn for_each_from(&self, mut f: impl FnMut(usize, Row)) -> PolarsResult<()> {
-        let mut walks = self.walks()?;
-        if walks.len() == 1 {
-            walks[0].by_ref().for_each(|r| f(0, r));
-        } else {
-            let mut merge = Merge::new(std::mem::take(&mut walks));
-            while let Some((i, r)) = merge.next_from() {
-                f(i, r);
-            }
-            walks = merge.into_walks();
-        }
-        Self::ended(walks)
-    }
-
     fn walks(&self) -> PolarsResult<Vec<Walk<'_>>> {
         self.sources
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 Ok(match s {
                     #[cfg(test)]
                     Source::Frame(df) => Walk::Frame(Cols::of(df)?, 0),
-                    Source::Spill(s) => Walk::Spill(s.rows()),
+                    Source::Spill(s) => match self.ranges.as_ref().and_then(|r| r.get(i)) {
+                        Some(&(a, b)) => Walk::Spill(s.rows_between(a, b)),
+                        None => Walk::Spill(s.rows()),
+                    },
                 })
             })
             .collect()
@@ -318,13 +373,52 @@ mod tests {
         let mut got = Vec::new();
         p.for_each(|r| got.push((r.t, r.outcome))).unwrap();
         assert_eq!(got, want);
-        // Each probe's source is the frame it came from (tagged by outcome).
-        let mut from = Vec::new();
-        p.for_each_from(|i, r| from.push((i as u32, r.outcome)))
-            .unwrap();
-        assert!(from.iter().all(|(i, tag)| i == tag), "{from:?}");
-        assert_eq!(from.len(), want.len());
         assert_eq!(p.span().unwrap(), Some((0, 10)));
         assert_eq!(Probes::default().span().unwrap(), None);
+    }
+
+    /// A spill of rows at these starts, tagged `tag`.
+    fn spill(t: &[i64], tag: u32) -> Source {
+        let mut w = crate::spill::SpillWriter::<Row>::new(None).unwrap();
+        for &t in t {
+            let r = Row {
+                t,
+                lat: 1,
+                outcome: tag,
+                class: 0,
+                backend: 0,
+            };
+            w.push(r, &mut |_| {}).unwrap();
+        }
+        Source::Spill(Arc::new(w.finish(None, &mut |_| {}).unwrap()))
+    }
+
+    #[test]
+    fn the_parts_walked_in_turn_are_the_whole_walk() {
+        let a: Vec<i64> = (0..5000).map(|k| k * 3).collect();
+        let b: Vec<i64> = (0..3000).map(|k| 100 + k * 4).chain([14_997; 3]).collect();
+        let p = Probes::of(vec![spill(&a, 0), spill(&b, 1), spill(&[], 2)]);
+        let mut whole = Vec::new();
+        p.for_each(|r| whole.push((r.t, r.outcome))).unwrap();
+        for n in [1, 2, 3, 7] {
+            let parts = p.cut(n).unwrap();
+            assert_eq!(parts.len(), n);
+            let mut walked = Vec::new();
+            let mut prev = None;
+            for part in &parts {
+                // The start before each part is the last of the ones before.
+                assert_eq!(part.last_before(|_| true).unwrap(), prev, "n = {n}");
+                part.for_each(|r| walked.push((r.t, r.outcome))).unwrap();
+                prev = walked.last().map(|w| w.0);
+            }
+            assert_eq!(walked, whole, "n = {n}");
+        }
+        // Only the sources asked for count before a part.
+        let parts = p.cut(2).unwrap();
+        let before_b = parts[1].last_before(|i| i == 1).unwrap().unwrap();
+        assert!(
+            b.contains(&before_b)
+                && before_b < parts[1].last_before(|_| true).unwrap().unwrap() + 4
+        );
     }
 }

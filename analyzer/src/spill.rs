@@ -339,6 +339,26 @@ impl<R: Record> Spill<R> {
         r
     }
 
+    /// The index of the first probe starting at `t` or later (`len` when
+    /// none does).
+    pub(crate) fn first_from(&self, t: i64) -> io::Result<u64> {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.at(mid)?.t() < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The start of the `k`th probe.
+    pub(crate) fn t_at(&self, k: u64) -> io::Result<i64> {
+        Ok(self.at(k)?.t())
+    }
+
     /// The first and last start, if any probe.
     pub(crate) fn span(&self) -> io::Result<Option<(i64, i64)>> {
         if self.len == 0 {
@@ -355,9 +375,16 @@ impl<R: Record> Spill<R> {
 
     /// The probes from the `k`th on, in start order.
     pub(crate) fn rows_from(&self, k: u64) -> SpillRows<'_, R> {
+        self.rows_between(k, self.len)
+    }
+
+    /// The probes from the `a`th to before the `b`th, in start order.
+    pub(crate) fn rows_between(&self, a: u64, b: u64) -> SpillRows<'_, R> {
+        let end = b.min(self.len);
         SpillRows {
             spill: self,
-            next: k.min(self.len),
+            end,
+            next: a.min(end),
             buf: Vec::new(),
             at: 0,
             error: None,
@@ -370,6 +397,8 @@ pub(crate) struct SpillRows<'a, R: Record = Row> {
     spill: &'a Spill<R>,
     /// The next record to read into the block.
     next: u64,
+    /// The record the walk stops before.
+    end: u64,
     buf: Vec<u8>,
     at: usize,
     /// Why the walk ended early, if it did.
@@ -381,7 +410,7 @@ impl<R: Record> Iterator for SpillRows<'_, R> {
 
     fn next(&mut self) -> Option<R> {
         if self.at == self.buf.len() {
-            let left = self.spill.len - self.next;
+            let left = self.end - self.next;
             if left == 0 || self.error.is_some() {
                 return None;
             }
@@ -516,6 +545,10 @@ mod tests {
         }
         let mut s = w.finish(None, &mut |_| {}).unwrap();
         assert_eq!(s.span().unwrap(), Some((0, 2)));
+        assert_eq!(s.first_from(1).unwrap(), 1);
+        assert_eq!(s.first_from(9).unwrap(), 3);
+        let mid: Vec<i64> = s.rows_between(1, 2).map(|r| r.t).collect();
+        assert_eq!(mid, [1]);
         s.set_remap(vec![0, 5]);
         let ids: Vec<u32> = s.rows().map(|r| r.backend).collect();
         assert_eq!(ids, [0, 5, 0], "ids past the table read as none");

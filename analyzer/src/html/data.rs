@@ -70,6 +70,8 @@ pub(crate) struct ChartWalk {
     dense: Option<(i64, i64)>,
     taken: Vec<bool>,
     ok: Points,
+    /// The cell of each point of `ok`.
+    ok_cells: Vec<u32>,
     failed: Vec<Row>,
     ok_total: u64,
 }
@@ -89,9 +91,27 @@ impl ChartWalk {
             dense: rollout.map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000)),
             taken: vec![false; (COLS_ALL + COLS_ROLLOUT) * ROWS],
             ok: Points::default(),
+            ok_cells: Vec::new(),
             failed: Vec::new(),
             ok_total: 0,
         }
+    }
+
+    /// Adds the walk of the probes after these (the next part): its
+    /// points of cells these have not taken, as one walk would have.
+    pub(crate) fn add(&mut self, later: ChartWalk) {
+        let p = later.ok;
+        for (k, &c) in later.ok_cells.iter().enumerate() {
+            if !self.taken[c as usize] {
+                self.taken[c as usize] = true;
+                self.ok.t.push(p.t[k]);
+                self.ok.ms.push(p.ms[k]);
+                self.ok.backend.push(p.backend[k]);
+                self.ok_cells.push(c);
+            }
+        }
+        self.ok_total += later.ok_total;
+        self.failed.extend(later.failed);
     }
 
     fn cell(&self, p: &Row) -> usize {
@@ -114,6 +134,7 @@ impl ChartWalk {
                 let c = self.cell(p);
                 if !self.taken[c] {
                     self.taken[c] = true;
+                    self.ok_cells.push(c as u32);
                     self.ok.t.push(secs(self.t0, p.t));
                     self.ok.ms.push(p.lat as f64 / 1e6);
                     self.ok.backend.push(bid(p.backend));

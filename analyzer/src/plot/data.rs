@@ -80,6 +80,15 @@ impl PlotWalk {
         }
     }
 
+    /// Adds the walk of the probes after these (the next part).
+    pub(crate) fn add(&mut self, later: PlotWalk) {
+        for (a, b) in self.cells.iter_mut().zip(later.cells) {
+            *a |= b;
+        }
+        self.clipped += later.clipped;
+        self.failed.extend(later.failed);
+    }
+
     pub(crate) fn finish(self) -> PlotData {
         let Some((t0, t1)) = self.span else {
             return PlotData::default();

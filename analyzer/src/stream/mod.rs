@@ -511,6 +511,18 @@ pub(crate) struct GapPick {
 }
 
 impl GapPick {
+    /// For a part of the walk: its first gap is from `prev`, the start
+    /// before it.
+    pub(crate) fn after(mut self, prev: Option<i64>) -> GapPick {
+        self.prev = prev;
+        self
+    }
+
+    /// Adds what `other` (of the same first pass) counted.
+    pub(crate) fn add(&mut self, other: GapPick) {
+        self.pick.add(other.pick);
+    }
+
     pub(crate) fn push(&mut self, t: i64) {
         if let Some(p) = self.prev {
             self.pick.push(t - p);
