@@ -13,7 +13,7 @@ use crate::probes::Probes;
 use crate::probes::Source;
 use crate::query::Ctx;
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
-use crate::stream::{Folded, GapPick, LatencyPick, Quantiles, first_pass};
+use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles, first_pass};
 use crate::summary::summary;
 use crate::windows::{union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
@@ -232,12 +232,10 @@ type AgentPicks = (GapPick, LatencyPick, Option<LatencyPick>);
 /// What one task of the second or third walk gives (each a part of a walk,
 /// the parts in start order).
 enum Done {
-    /// The merged view's fold.
-    Fold(Box<Folded>),
-    /// A part of an agent's second pass.
-    Picks(usize, AgentPicks),
-    /// A part of report.html's chart.
-    Chart(crate::html::ChartWalk),
+    /// A part of the merged view's fold.
+    Fold(Box<Fold>),
+    /// A part of an agent's second pass, and of report.html's chart.
+    Picks(usize, AgentPicks, Option<crate::html::ChartWalk>),
     /// A part of the merged view's gaps.
     Gaps(GapPick),
     /// A part of the run figure.
@@ -397,64 +395,80 @@ impl Analysis {
         // view for its fold, and report.html's chart.
         let mut tasks: Vec<Task<'_>> = Vec::new();
         if merged {
-            let view = &view;
-            tasks.push(Box::new(move || {
-                let f = first_pass(view, ctx.backends, rollout, Some(ctx.bin_ns))?;
-                Ok(Done::Fold(Box::new(f.tables(ctx.bin_ns)?)))
-            }));
+            for part in view.cut(parts)? {
+                tasks.push(Box::new(move || {
+                    let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns)).dense_gaps();
+                    let mut out_of_order = None;
+                    part.for_each(|r| {
+                        if out_of_order.is_none()
+                            && let Err(e) = f.push(r.t, r.lat, r.outcome, r.class, r.backend)
+                        {
+                            out_of_order = Some(e);
+                        }
+                    })?;
+                    if let Some(e) = out_of_order {
+                        polars_bail!(ComputeError: "{e}");
+                    }
+                    Ok(Done::Fold(Box::new(f)))
+                }));
+            }
         }
         let per_agent = parts.div_ceil(sources.len()).max(1);
+        let top = merged_lat.max_latency();
         for (i, (s, f)) in sources.iter().zip(&folded).enumerate() {
             for part in Probes::of(vec![s.clone()]).cut(per_agent)? {
                 let q = &f.quantiles;
                 let mine = (merged && !control[i]).then(|| merged_lat.latency_pick());
+                let chart = gather
+                    .page
+                    .then(|| crate::html::ChartWalk::new(span, top, rollout, i));
                 tasks.push(Box::new(move || {
                     let mut gaps = q.gap_pick().after(part.last_before(|_| true)?);
-                    let (mut lat, mut mine) = (q.latency_pick(), mine);
+                    let (mut lat, mut mine, mut chart) = (q.latency_pick(), mine, chart);
                     part.for_each(|r| {
                         gaps.push(r.t);
                         lat.push(r.t, r.lat, r.class);
                         if let Some(m) = &mut mine {
                             m.push(r.t, r.lat, r.class);
                         }
+                        if let Some(c) = &mut chart {
+                            c.push(&r);
+                        }
                     })?;
-                    Ok(Done::Picks(i, (gaps, lat, mine)))
+                    Ok(Done::Picks(i, (gaps, lat, mine), chart))
                 }));
             }
         }
-        if gather.page {
-            let top = merged_lat.max_latency();
-            for part in all.cut(parts)? {
-                tasks.push(Box::new(move || {
-                    let mut chart = crate::html::ChartWalk::new(span, top, rollout);
-                    part.for_each(|r| chart.push(&r))?;
-                    Ok(Done::Chart(chart))
-                }));
-            }
-        }
-        let mut merged_fold = None;
+        let mut merged_fold: Option<Fold> = None;
         let mut picks: Vec<Option<AgentPicks>> = vec![None; sources.len()];
         let mut chart: Option<crate::html::ChartWalk> = None;
         for done in run_tasks(tasks)? {
             match done {
-                Done::Fold(f) => merged_fold = Some(*f),
-                Done::Picks(i, (g, l, m)) => match &mut picks[i] {
-                    None => picks[i] = Some((g, l, m)),
-                    Some((ag, al, am)) => {
-                        ag.add(g);
-                        al.add(l);
-                        if let (Some(a), Some(m)) = (am, m) {
-                            a.add(m);
+                Done::Fold(f) => match &mut merged_fold {
+                    None => merged_fold = Some(*f),
+                    Some(all) => all.append(*f),
+                },
+                Done::Picks(i, (g, l, m), c) => {
+                    match &mut picks[i] {
+                        None => picks[i] = Some((g, l, m)),
+                        Some((ag, al, am)) => {
+                            ag.add(g);
+                            al.add(l);
+                            if let (Some(a), Some(m)) = (am, m) {
+                                a.add(m);
+                            }
                         }
                     }
-                },
-                Done::Chart(c) => match &mut chart {
-                    None => chart = Some(c),
-                    Some(all) => all.add(c),
-                },
+                    match (&mut chart, c) {
+                        (None, c) => chart = c,
+                        (Some(all), Some(c)) => all.add(c),
+                        _ => {}
+                    }
+                }
                 Done::Gaps(..) | Done::Plot(_) => {}
             }
         }
+        let merged_fold = merged_fold.map(|f| f.tables(ctx.bin_ns)).transpose()?;
         let mut merged_picks = None;
         let mut stats = Vec::new();
         for (p, f) in picks.into_iter().zip(&folded) {
@@ -476,7 +490,8 @@ impl Analysis {
 
         // The third walk: the merged view's gaps, and the run figure.
         let mut tasks: Vec<Task<'_>> = Vec::new();
-        if let Some(f) = &merged_fold {
+        let exact_gaps = merged_fold.as_ref().and_then(|f| f.quantiles.exact_gaps());
+        if let (Some(f), None) = (&merged_fold, &exact_gaps) {
             for part in view.cut(parts)? {
                 let q = &f.quantiles;
                 tasks.push(Box::new(move || {
@@ -487,12 +502,14 @@ impl Analysis {
             }
         }
         if gather.plots {
-            for part in all.cut(parts)? {
-                tasks.push(Box::new(move || {
-                    let mut plot = crate::plot::PlotWalk::new(span, p999);
-                    part.for_each(|r| plot.push(&r))?;
-                    Ok(Done::Plot(plot))
-                }));
+            for (i, s) in sources.iter().enumerate() {
+                for part in Probes::of(vec![s.clone()]).cut(per_agent)? {
+                    tasks.push(Box::new(move || {
+                        let mut plot = crate::plot::PlotWalk::of_source(span, p999, i);
+                        part.for_each(|r| plot.push(&r))?;
+                        Ok(Done::Plot(plot))
+                    }));
+                }
             }
         }
         let mut gaps: Option<GapPick> = None;
@@ -510,8 +527,9 @@ impl Analysis {
                 _ => {}
             }
         }
-        let merged_stats = match (merged_fold, gaps, merged_latency) {
-            (Some(f), Some(g), Some(l)) => Some((f.tables, f.quantiles.stats(g, l))),
+        let merged_stats = match (merged_fold, exact_gaps, gaps, merged_latency) {
+            (Some(f), Some(g), _, Some(l)) => Some((f.tables, f.quantiles.stats_from(g, l))),
+            (Some(f), None, Some(g), Some(l)) => Some((f.tables, f.quantiles.stats(g, l))),
             _ => None,
         };
         debug!(elapsed = ?clock.elapsed(), "queries collected");

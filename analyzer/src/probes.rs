@@ -130,11 +130,17 @@ where
 
     /// The next record, and the walk it came from.
     pub(crate) fn next_from(&mut self) -> Option<(usize, I::Item)> {
-        let Reverse((_, i)) = self.heap.pop()?;
-        let row = self.next[i].take();
-        self.next[i] = self.walks[i].next();
-        if let Some(r) = &self.next[i] {
-            self.heap.push(Reverse((r.t(), i)));
+        // The walk's next record takes its place at the top, sifted down
+        // once (not a pop and a push).
+        let mut top = self.heap.peek_mut()?;
+        let Reverse((_, i)) = *top;
+        let next = self.walks[i].next();
+        let row = std::mem::replace(&mut self.next[i], next);
+        match &self.next[i] {
+            Some(r) => *top = Reverse((r.t(), i)),
+            None => {
+                std::collections::binary_heap::PeekMut::pop(top);
+            }
         }
         row.map(|r| (i, r))
     }

@@ -59,7 +59,18 @@ pub(crate) struct ChartData {
     pub rollout: Option<[f64; 2]>,
 }
 
-/// The chart's probes gathered a probe at a time, in start order.
+/// The first ok probe of a cell: its place in one start order (start,
+/// source, then its place in the walk of that source), latency, backend.
+#[derive(Debug, Clone, Copy)]
+struct First {
+    key: (i64, u32, u64),
+    lat: i64,
+    backend: u32,
+}
+
+/// The chart's probes gathered a probe at a time, in start order; the walks
+/// of several sources (each agent's probes, or parts of them) add up to the
+/// walk of all of them in one start order ([`ChartWalk::add`]).
 #[derive(Debug, Clone)]
 pub(crate) struct ChartWalk {
     t0: i64,
@@ -68,18 +79,27 @@ pub(crate) struct ChartWalk {
     hi: f64,
     /// The dense span: the rollout and a second either side.
     dense: Option<(i64, i64)>,
-    taken: Vec<bool>,
-    ok: Points,
-    /// The cell of each point of `ok`.
-    ok_cells: Vec<u32>,
-    failed: Vec<Row>,
+    /// The source walked.
+    source: u32,
+    /// Probes walked so far.
+    seq: u64,
+    /// Each cell's first ok probe.
+    first: Vec<Option<First>>,
+    /// Failed probes, with their place in one start order.
+    failed: Vec<((i64, u32, u64), Row)>,
     ok_total: u64,
 }
 
 impl ChartWalk {
-    /// For probes starting over `span` (first, last), the slowest ok probe
-    /// of the merged view `top_ns`, and the rollout.
-    pub(crate) fn new(span: Option<(i64, i64)>, top_ns: i64, rollout: Option<Span>) -> ChartWalk {
+    /// For the probes of source `source` (its index in the run's) starting
+    /// over `span` (first, last, of every source), the slowest ok probe of
+    /// the merged view `top_ns`, and the rollout.
+    pub(crate) fn new(
+        span: Option<(i64, i64)>,
+        top_ns: i64,
+        rollout: Option<Span>,
+        source: usize,
+    ) -> ChartWalk {
         let (t0, t1) = span.unwrap_or((0, 0));
         // Log rows from 1 us to the slowest ok probe.
         let top_ns = top_ns.max(1);
@@ -89,29 +109,26 @@ impl ChartWalk {
             lo: 1e3_f64.ln(),
             hi: (top_ns as f64).max(2e3).ln(),
             dense: rollout.map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000)),
-            taken: vec![false; (COLS_ALL + COLS_ROLLOUT) * ROWS],
-            ok: Points::default(),
-            ok_cells: Vec::new(),
+            source: u32::try_from(source).unwrap_or(u32::MAX),
+            seq: 0,
+            first: vec![None; (COLS_ALL + COLS_ROLLOUT) * ROWS],
             failed: Vec::new(),
             ok_total: 0,
         }
     }
 
-    /// Adds the walk of the probes after these (the next part): its
-    /// points of cells these have not taken, as one walk would have.
-    pub(crate) fn add(&mut self, later: ChartWalk) {
-        let p = later.ok;
-        for (k, &c) in later.ok_cells.iter().enumerate() {
-            if !self.taken[c as usize] {
-                self.taken[c as usize] = true;
-                self.ok.t.push(p.t[k]);
-                self.ok.ms.push(p.ms[k]);
-                self.ok.backend.push(p.backend[k]);
-                self.ok_cells.push(c);
+    /// Adds the walk of other probes (a later part of the same source, or
+    /// another source): each cell keeps the earlier first probe.
+    pub(crate) fn add(&mut self, other: ChartWalk) {
+        for (a, b) in self.first.iter_mut().zip(other.first) {
+            match (&a, b) {
+                (Some(x), Some(y)) if y.key < x.key => *a = Some(y),
+                (None, Some(y)) => *a = Some(y),
+                _ => {}
             }
         }
-        self.ok_total += later.ok_total;
-        self.failed.extend(later.failed);
+        self.ok_total += other.ok_total;
+        self.failed.extend(other.failed);
     }
 
     fn cell(&self, p: &Row) -> usize {
@@ -128,19 +145,21 @@ impl ChartWalk {
     }
 
     pub(crate) fn push(&mut self, p: &Row) {
+        let key = (p.t, self.source, self.seq);
+        self.seq += 1;
         match p.class {
             CLASS_OK => {
                 self.ok_total += 1;
                 let c = self.cell(p);
-                if !self.taken[c] {
-                    self.taken[c] = true;
-                    self.ok_cells.push(c as u32);
-                    self.ok.t.push(secs(self.t0, p.t));
-                    self.ok.ms.push(p.lat as f64 / 1e6);
-                    self.ok.backend.push(bid(p.backend));
+                if self.first[c].is_none() {
+                    self.first[c] = Some(First {
+                        key,
+                        lat: p.lat,
+                        backend: p.backend,
+                    });
                 }
             }
-            CLASS_FAIL => self.failed.push(*p),
+            CLASS_FAIL => self.failed.push((key, *p)),
             _ => {}
         }
     }
@@ -148,7 +167,18 @@ impl ChartWalk {
     /// The chart's data, with the report's marks, windows and rollout.
     fn finish(self, r: &crate::report::Report, backends: &[String]) -> ChartData {
         let (t0, t1) = (self.t0, self.t1);
-        let mut failed_rows = self.failed;
+        // The points in the order one walk would have taken them.
+        let mut firsts: Vec<First> = self.first.into_iter().flatten().collect();
+        firsts.sort_unstable_by_key(|f| f.key);
+        let mut ok = Points::default();
+        for f in firsts {
+            ok.t.push(secs(t0, f.key.0));
+            ok.ms.push(f.lat as f64 / 1e6);
+            ok.backend.push(bid(f.backend));
+        }
+        let mut failed = self.failed;
+        failed.sort_unstable_by_key(|(k, _)| *k);
+        let mut failed_rows: Vec<Row> = failed.into_iter().map(|(_, p)| p).collect();
         if failed_rows.len() > FAIL_DEDUP_ABOVE {
             let key = |p: &Row| (grid(p.t - t0, t1 - t0, COLS_ROLLOUT * 10), p.outcome);
             failed_rows.dedup_by_key(|p| key(p));
@@ -169,7 +199,7 @@ impl ChartWalk {
         let secs = |ns: i64| secs(t0, ns);
         ChartData {
             t0_ns: t0,
-            ok: self.ok,
+            ok,
             failed,
             ok_total: self.ok_total,
             kinds,
@@ -218,7 +248,7 @@ impl ChartData {
                     .iter()
                     .find(|l| l.phase == "all")
                     .map_or(1, |l| l.max_ns);
-                let mut walk = ChartWalk::new(a.probes.span()?, top, a.report.rollout);
+                let mut walk = ChartWalk::new(a.probes.span()?, top, a.report.rollout, 0);
                 a.probes.for_each(|p| walk.push(&p))?;
                 walk
             }

@@ -35,26 +35,37 @@ pub(crate) struct PlotData {
     pub failed: Vec<(f64, String)>,
 }
 
-/// [`PlotData`] gathered a probe at a time, in start order.
+/// [`PlotData`] gathered a probe at a time, in start order; the walks of
+/// several sources (each agent's probes, or parts of them) add up to the
+/// walk of all of them in one start order ([`PlotWalk::add`]).
 #[derive(Debug)]
 pub(crate) struct PlotWalk {
     span: Option<(i64, i64)>,
     y_top: f64,
     cells: Vec<bool>,
     clipped: u64,
-    failed: Vec<(u32, u32, i64)>,
+    /// The source walked (its probes' place among equal starts).
+    source: u32,
+    /// (column, outcome, start, source) of each failed probe.
+    failed: Vec<(u32, u32, i64, u32)>,
 }
 
 impl PlotWalk {
     /// For probes starting over `span` (first, last), the merged view's
     /// p99.9 ok latency `p999_ns` setting the response-time axis.
     pub(crate) fn new(span: Option<(i64, i64)>, p999_ns: i64) -> PlotWalk {
+        Self::of_source(span, p999_ns, 0)
+    }
+
+    /// For the probes of source `source` (its index in the run's).
+    pub(crate) fn of_source(span: Option<(i64, i64)>, p999_ns: i64, source: usize) -> PlotWalk {
         let (gw, gh) = GRID;
         PlotWalk {
             span,
             y_top: (p999_ns as f64 * 1.5 / 1e9).max(0.01),
             cells: vec![false; if span.is_some() { gw * gh } else { 0 }],
             clipped: 0,
+            source: u32::try_from(source).unwrap_or(u32::MAX),
             failed: Vec::new(),
         }
     }
@@ -75,12 +86,13 @@ impl PlotWalk {
                 let row = (y.clamp(0.0, 1.0) * (gh - 1) as f64) as usize;
                 self.cells[row * gw + x.min(gw - 1)] = true;
             }
-            CLASS_FAIL => self.failed.push((x as u32, p.outcome, p.t)),
+            CLASS_FAIL => self.failed.push((x as u32, p.outcome, p.t, self.source)),
             _ => {}
         }
     }
 
-    /// Adds the walk of the probes after these (the next part).
+    /// Adds the walk of other probes (a later part of the same source, or
+    /// another source).
     pub(crate) fn add(&mut self, later: PlotWalk) {
         for (a, b) in self.cells.iter_mut().zip(later.cells) {
             *a |= b;
@@ -95,9 +107,12 @@ impl PlotWalk {
         };
         let (gw, gh) = GRID;
         let mut failed = self.failed;
+        // One start order, equal starts in source order (each source's
+        // parts were added in theirs: the sort is stable).
+        failed.sort_by_key(|&(_, _, t, s)| (t, s));
         if failed.len() > FAIL_DEDUP_ABOVE {
-            failed.sort_unstable_by_key(|&(x, o, _)| (x, o));
-            failed.dedup_by_key(|&mut (x, o, _)| (x, o));
+            failed.sort_unstable_by_key(|&(x, o, _, _)| (x, o));
+            failed.dedup_by_key(|&mut (x, o, _, _)| (x, o));
         }
         let secs = |ns: i64| (ns - t0) as f64 / 1e9;
         let span_s = secs(t1);
@@ -123,7 +138,7 @@ impl PlotWalk {
             ok,
             failed: failed
                 .into_iter()
-                .map(|(_, o, ns)| (secs(ns), outcome_name(o)))
+                .map(|(_, o, ns, _)| (secs(ns), outcome_name(o)))
                 .collect(),
         }
     }

@@ -108,6 +108,36 @@ impl FineBins {
         self.backends = backends;
     }
 
+    /// Adds the bins of the probes after these (a later part of the same
+    /// walk, as wide or widened to match; the same backends).
+    pub(super) fn append(&mut self, mut later: FineBins) {
+        if later.width > self.width {
+            self.widen(later.width);
+        } else if later.width < self.width {
+            later.widen(self.width);
+        }
+        let stride = self.stride();
+        let mut from = 0;
+        if let (Some(&last), Some(&first)) = (self.starts.last(), later.starts.first())
+            && last == first
+        {
+            // The bin the cut fell in: both parts counted into it.
+            let at = self.counts.len() - stride;
+            for (a, b) in self.counts[at..].iter_mut().zip(&later.counts[..stride]) {
+                *a += b;
+            }
+            from = 1;
+        }
+        self.starts.extend_from_slice(&later.starts[from..]);
+        self.counts
+            .extend_from_slice(&later.counts[from * stride..]);
+        if self.given.is_none() {
+            while self.starts.len() > MAX_BINS {
+                self.widen(self.width * 10);
+            }
+        }
+    }
+
     /// Makes the bins `width` wide (a multiple of theirs), summing.
     fn widen(&mut self, width: i64) {
         let stride = self.stride();

@@ -245,6 +245,80 @@ impl Fold {
         self.bins.width_for(span_ns)
     }
 
+    /// Counts the gaps below 1 ms one by one too, so that their quantiles
+    /// need no second pass when they fall there (a merged view's: its
+    /// second pass is a second merge of every agent's probes).
+    pub(crate) fn dense_gaps(mut self) -> Fold {
+        self.gaps = Hist::dense();
+        self
+    }
+
+    /// Adds the fold of the probes after these (the next part of the same
+    /// walk, cut by start: [`crate::probes::Probes::cut`]), as one fold of
+    /// both would have it. The marks are dropped: a fold put together from
+    /// parts (the merged view's) reads no edges.
+    pub(crate) fn append(&mut self, later: Fold) {
+        let Some(later_first) = later.first else {
+            return;
+        };
+        if self.first.is_some() {
+            self.gaps.push(later_first - self.last);
+        } else {
+            self.first = Some(later_first);
+        }
+        self.last = later.last;
+        self.gaps.add(&later.gaps);
+        for (a, b) in self.lat.iter_mut().zip(&later.lat) {
+            a.add(b);
+        }
+        if later.outcomes.len() > self.outcomes.len() {
+            self.outcomes.resize(later.outcomes.len(), 0);
+        }
+        for (a, b) in self.outcomes.iter_mut().zip(&later.outcomes) {
+            *a += b;
+        }
+        if later.backends.len() > self.backends.len() {
+            self.set_backends(later.backends.len() as u32);
+        }
+        for (a, b) in self.backends.iter_mut().zip(&later.backends) {
+            a.n += b.n;
+            a.first = a.first.or(b.first);
+            a.last = b.last.or(a.last);
+        }
+        let mut bins = later.bins;
+        bins.grow(self.backends.len());
+        self.bins.append(bins);
+        // Runs: the later part's indices follow these; its first run goes
+        // on this part's last when both fail or both succeed.
+        let off = self.non_local;
+        let mut runs = later.runs.into_iter().map(|mut r| {
+            r.i_first += off;
+            r.i_last += off;
+            r
+        });
+        match (self.runs.last_mut(), runs.next()) {
+            (Some(last), Some(first)) if last.fail == first.fail => {
+                last.t_last = first.t_last;
+                last.i_last = first.i_last;
+                last.b_last = first.b_last;
+            }
+            (_, Some(first)) => self.runs.push(first),
+            (_, None) => {}
+        }
+        // The run the later part's first became.
+        let base = self.runs.len().saturating_sub(1);
+        self.runs.extend(runs);
+        for ((run, outcome, backend), n) in later.combos {
+            *self
+                .combos
+                .entry((base + run, outcome, backend))
+                .or_insert(0) += n;
+        }
+        self.probes += later.probes;
+        self.non_local += later.non_local;
+        self.marks.clear();
+    }
+
     /// Makes room for the run's `backends` (its table once every log is
     /// read).
     pub(crate) fn set_backends(&mut self, backends: u32) {
@@ -488,9 +562,19 @@ impl Quantiles {
         latency
     }
 
+    /// The gaps' quantiles, when the first pass alone gives them
+    /// ([`Fold::dense_gaps`]).
+    pub(crate) fn exact_gaps(&self) -> Option<Vec<i64>> {
+        self.gaps.exact(&GAP_QUANTILES)
+    }
+
     /// The statistics, from the gaps' second pass and the latency.
     pub(crate) fn stats(&self, gaps: GapPick, latency: Vec<LatencyPhase>) -> ProbeStats {
-        let g = gaps.pick.finish(GAP_QUANTILES.len());
+        self.stats_from(gaps.pick.finish(GAP_QUANTILES.len()), latency)
+    }
+
+    /// The statistics, from the gaps' quantiles and the latency.
+    pub(crate) fn stats_from(&self, g: Vec<i64>, latency: Vec<LatencyPhase>) -> ProbeStats {
         ProbeStats {
             first_ns: self.first.unwrap_or(0),
             last_ns: if self.first.is_some() { self.last } else { 0 },

@@ -167,6 +167,86 @@ fn the_marks_find_the_probes_a_walk_counts_to() {
     assert_eq!((want[8], want[9]), (None, None), "past the end");
 }
 
+/// The tables and statistics of a fold, its second pass over `probes`.
+fn finished(
+    fold: Fold,
+    probes: &Probes,
+    bin_ns: i64,
+) -> (Vec<DataFrame>, crate::stats::ProbeStats) {
+    let f = fold.tables(bin_ns).unwrap();
+    let q = &f.quantiles;
+    let (mut gaps, mut lat) = (q.gap_pick(), q.latency_pick());
+    probes
+        .for_each(|r| {
+            gaps.push(r.t);
+            lat.push(r.t, r.lat, r.class);
+        })
+        .unwrap();
+    let st = q.stats(gaps, q.latency(lat));
+    let t = f.tables;
+    (
+        vec![t.runs, t.fail_combos, t.outcomes, t.bins, t.backends],
+        st,
+    )
+}
+
+#[test]
+fn folds_of_the_parts_appended_are_the_fold_of_the_whole() {
+    use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
+    use crate::probes::{Row, Source};
+    // Two agents: failures in runs (some across any cut), local errors,
+    // two backends, ties.
+    let mut sources = Vec::new();
+    for agent in 0..2i64 {
+        let mut w = crate::spill::SpillWriter::<Row>::new(None).unwrap();
+        for k in 0..20_000i64 {
+            let class = match (k + agent * 3) % 500 {
+                0..40 => CLASS_FAIL,
+                100..104 => CLASS_LOCAL,
+                _ => CLASS_OK,
+            };
+            let r = Row {
+                t: 1_000_000_000 + k * 100_000 + (k * 7919 % 13) * 1000 * agent,
+                lat: 200_000 + (k * 104_729 % 50_000),
+                outcome: if class == CLASS_FAIL { 3 } else { 0 },
+                class,
+                backend: if class == CLASS_OK {
+                    (k / 7000) as u32 % 2 + 1
+                } else {
+                    0
+                },
+            };
+            w.push(r, &mut |_| {}).unwrap();
+        }
+        sources.push(Source::Spill(std::sync::Arc::new(
+            w.finish(None, &mut |_| {}).unwrap(),
+        )));
+    }
+    let p = Probes::of(sources);
+    let rollout = Some(Span {
+        start_ns: 1_500_000_000,
+        end_ns: 2_000_000_000,
+    });
+    let bin_ns = 10_000_000;
+    let whole = finished(
+        first_pass(&p, 2, rollout, Some(bin_ns)).unwrap(),
+        &p,
+        bin_ns,
+    );
+    for n in [2, 3, 8] {
+        let mut parts = p.cut(n).unwrap().into_iter();
+        let mut fold = first_pass(&parts.next().unwrap(), 2, rollout, Some(bin_ns)).unwrap();
+        for part in parts {
+            fold.append(first_pass(&part, 2, rollout, Some(bin_ns)).unwrap());
+        }
+        let joined = finished(fold, &p, bin_ns);
+        assert_eq!(joined.1, whole.1, "statistics, {n} parts");
+        for (a, b) in joined.0.iter().zip(&whole.0) {
+            assert!(a.equals_missing(b), "{n} parts:\n{a}\n{b}");
+        }
+    }
+}
+
 #[test]
 fn the_fold_refuses_a_probe_out_of_order() {
     let mut fold = Fold::new(0, None, None);
