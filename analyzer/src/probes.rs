@@ -323,6 +323,46 @@ impl Probes {
     }
 }
 
+/// A spill of these rows (in start order), as a source.
+#[cfg(test)]
+pub(crate) fn spilled(rows: &[Row]) -> Source {
+    let mut w = crate::spill::SpillWriter::<Row>::new(None).unwrap();
+    for &r in rows {
+        w.push(r, &mut |_| {}).unwrap();
+    }
+    Source::Spill(Arc::new(w.finish(None, &mut |_| {}).unwrap()))
+}
+
+/// Three agents' probes: ties across agents, failures, local errors,
+/// latencies spread over many rows.
+#[cfg(test)]
+pub(crate) fn three_agents() -> Vec<Vec<Row>> {
+    (0..3u32)
+        .map(|a| {
+            (0..6000i64)
+                .map(|k| {
+                    let class = match (k + i64::from(a)) % 97 {
+                        0..3 => crate::load::CLASS_FAIL,
+                        50 => crate::load::CLASS_LOCAL,
+                        _ => crate::load::CLASS_OK,
+                    };
+                    Row {
+                        t: 1_000_000 * (k / 2) + i64::from(a % 2) * 3,
+                        lat: 10_000 + (k * 7919 + i64::from(a) * 31) % 15_000_000,
+                        outcome: if class == crate::load::CLASS_FAIL {
+                            3 + a
+                        } else {
+                            0
+                        },
+                        class,
+                        backend: a % 2 + 1,
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,20 +423,18 @@ mod tests {
         assert_eq!(Probes::default().span().unwrap(), None);
     }
 
-    /// A spill of rows at these starts, tagged `tag`.
     fn spill(t: &[i64], tag: u32) -> Source {
-        let mut w = crate::spill::SpillWriter::<Row>::new(None).unwrap();
-        for &t in t {
-            let r = Row {
+        let rows: Vec<Row> = t
+            .iter()
+            .map(|&t| Row {
                 t,
                 lat: 1,
                 outcome: tag,
                 class: 0,
                 backend: 0,
-            };
-            w.push(r, &mut |_| {}).unwrap();
-        }
-        Source::Spill(Arc::new(w.finish(None, &mut |_| {}).unwrap()))
+            })
+            .collect();
+        spilled(&rows)
     }
 
     #[test]

@@ -166,6 +166,38 @@ impl ChartWalk {
 
     /// The chart's data, with the report's marks, windows and rollout.
     fn finish(self, r: &crate::report::Report, backends: &[String]) -> ChartData {
+        let t0 = self.t0;
+        let ok_total = self.ok_total;
+        let (ok, failed, kinds) = self.points();
+        let secs = |ns: i64| secs(t0, ns);
+        ChartData {
+            t0_ns: t0,
+            ok,
+            failed,
+            ok_total,
+            kinds,
+            backends: backends.to_vec(),
+            events: r
+                .events
+                .iter()
+                .map(|e| Mark {
+                    t: secs(e.ts_ns),
+                    kind: e.kind.clone(),
+                    label: e.label.clone(),
+                })
+                .collect(),
+            windows: r
+                .merged
+                .windows
+                .iter()
+                .map(|w| [secs(w.first_fail_ns), secs(w.last_fail_ns)])
+                .collect(),
+            rollout: r.rollout.map(|s| [secs(s.start_ns), secs(s.end_ns)]),
+        }
+    }
+
+    /// The ok points, the failed ones, and the failures' kinds.
+    fn points(self) -> (Points, Points, Vec<String>) {
         let (t0, t1) = (self.t0, self.t1);
         // The points in the order one walk would have taken them.
         let mut firsts: Vec<First> = self.first.into_iter().flatten().collect();
@@ -196,31 +228,7 @@ impl ChartWalk {
             failed.backend.push(bid(p.backend));
             failed.kind.push(u16::try_from(i).unwrap_or(u16::MAX));
         }
-        let secs = |ns: i64| secs(t0, ns);
-        ChartData {
-            t0_ns: t0,
-            ok,
-            failed,
-            ok_total: self.ok_total,
-            kinds,
-            backends: backends.to_vec(),
-            events: r
-                .events
-                .iter()
-                .map(|e| Mark {
-                    t: secs(e.ts_ns),
-                    kind: e.kind.clone(),
-                    label: e.label.clone(),
-                })
-                .collect(),
-            windows: r
-                .merged
-                .windows
-                .iter()
-                .map(|w| [secs(w.first_fail_ns), secs(w.last_fail_ns)])
-                .collect(),
-            rollout: r.rollout.map(|s| [secs(s.start_ns), secs(s.end_ns)]),
-        }
+        (ok, failed, kinds)
     }
 }
 
@@ -261,4 +269,43 @@ impl ChartData {
 fn grid(d: i64, span: i64, n: usize) -> usize {
     let span = span.max(1);
     ((d.clamp(0, span) as f64 / span as f64) * (n - 1) as f64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::{Probes, spilled, three_agents};
+
+    #[test]
+    fn each_agents_parts_add_up_to_the_one_merged_walk() {
+        let sources: Vec<_> = three_agents().iter().map(|r| spilled(r)).collect();
+        let all = Probes::of(sources.clone());
+        let span = all.span().unwrap();
+        let rollout = Some(Span {
+            start_ns: 800_000_000,
+            end_ns: 1_200_000_000,
+        });
+        let mut one = ChartWalk::new(span, 4_000_000, rollout, 0);
+        all.for_each(|r| one.push(&r)).unwrap();
+        let mut added: Option<ChartWalk> = None;
+        for (i, s) in sources.iter().enumerate().rev() {
+            for part in Probes::of(vec![s.clone()]).cut(3).unwrap() {
+                let mut w = ChartWalk::new(span, 4_000_000, rollout, i);
+                part.for_each(|r| w.push(&r)).unwrap();
+                match &mut added {
+                    None => added = Some(w),
+                    Some(a) => a.add(w),
+                }
+            }
+        }
+        let (a, b) = (one.points(), added.unwrap().points());
+        assert!(
+            a.0.t.len() > 1000 && a.1.t.len() > 100,
+            "{} {}",
+            a.0.t.len(),
+            a.1.t.len()
+        );
+        let json = |c: &(Points, Points, Vec<String>)| serde_json::to_string(c).unwrap();
+        assert_eq!(json(&a), json(&b));
+    }
 }

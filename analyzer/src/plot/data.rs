@@ -168,3 +168,33 @@ impl PlotData {
         (ns - self.t0) as f64 / 1e9
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::{Probes, spilled, three_agents};
+
+    #[test]
+    fn each_agents_parts_add_up_to_the_one_merged_walk() {
+        let sources: Vec<_> = three_agents().iter().map(|r| spilled(r)).collect();
+        let all = Probes::of(sources.clone());
+        let span = all.span().unwrap();
+        let mut one = PlotWalk::new(span, 2_000_000);
+        all.for_each(|r| one.push(&r)).unwrap();
+        let mut added: Option<PlotWalk> = None;
+        for (i, s) in sources.iter().enumerate().rev() {
+            for part in Probes::of(vec![s.clone()]).cut(3).unwrap() {
+                let mut w = PlotWalk::of_source(span, 2_000_000, i);
+                part.for_each(|r| w.push(&r)).unwrap();
+                match &mut added {
+                    None => added = Some(w),
+                    Some(a) => a.add(w),
+                }
+            }
+        }
+        let (a, b) = (one.finish(), added.unwrap().finish());
+        let sizes = (a.clipped, a.ok.len(), a.failed.len());
+        assert!(sizes.0 > 0 && sizes.1 > 1000 && sizes.2 > 100, "{sizes:?}");
+        assert_eq!((a.clipped, &a.ok, &a.failed), (b.clipped, &b.ok, &b.failed));
+    }
+}
