@@ -235,7 +235,7 @@ enum Done {
     /// A part of the merged view's fold.
     Fold(Box<Fold>),
     /// A part of an agent's second pass, and of report.html's chart.
-    Picks(usize, AgentPicks, Option<crate::html::ChartWalk>),
+    Picks(usize, AgentPicks, Option<Box<crate::html::ChartWalk>>),
     /// A part of the merged view's gaps.
     Gaps(GapPick),
     /// A part of the run figure.
@@ -397,7 +397,9 @@ impl Analysis {
         if merged {
             for part in view.cut(parts)? {
                 tasks.push(Box::new(move || {
-                    let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns)).dense_gaps();
+                    let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns))
+                        .dense_gaps()
+                        .without_latency();
                     let mut out_of_order = None;
                     part.for_each(|r| {
                         if out_of_order.is_none()
@@ -435,7 +437,7 @@ impl Analysis {
                             c.push(&r);
                         }
                     })?;
-                    Ok(Done::Picks(i, (gaps, lat, mine), chart))
+                    Ok(Done::Picks(i, (gaps, lat, mine), chart.map(Box::new)))
                 }));
             }
         }
@@ -460,8 +462,8 @@ impl Analysis {
                         }
                     }
                     match (&mut chart, c) {
-                        (None, c) => chart = c,
-                        (Some(all), Some(c)) => all.add(c),
+                        (None, c) => chart = c.map(|c| *c),
+                        (Some(all), Some(c)) => all.add(*c),
                         _ => {}
                     }
                 }

@@ -75,8 +75,8 @@ struct First {
 pub(crate) struct ChartWalk {
     t0: i64,
     t1: i64,
-    lo: f64,
-    hi: f64,
+    /// The least latency of each row above the first ([`Rows`]).
+    rows: Rows,
     /// The dense span: the rollout and a second either side.
     dense: Option<(i64, i64)>,
     /// The source walked.
@@ -106,8 +106,7 @@ impl ChartWalk {
         ChartWalk {
             t0,
             t1,
-            lo: 1e3_f64.ln(),
-            hi: (top_ns as f64).max(2e3).ln(),
+            rows: Rows::new(1e3_f64.ln(), (top_ns as f64).max(2e3).ln()),
             dense: rollout.map(|s| (s.start_ns - 1_000_000_000, s.end_ns + 1_000_000_000)),
             source: u32::try_from(source).unwrap_or(u32::MAX),
             seq: 0,
@@ -132,9 +131,7 @@ impl ChartWalk {
     }
 
     fn cell(&self, p: &Row) -> usize {
-        let (lo, hi) = (self.lo, self.hi);
-        let l = (p.lat.max(1_000) as f64).ln();
-        let row = (((l - lo) / (hi - lo)).clamp(0.0, 1.0) * (ROWS - 1) as f64) as usize;
+        let row = self.rows.of(p.lat);
         let col = match self.dense {
             Some((d0, d1)) if p.t >= d0 && p.t <= d1 => {
                 COLS_ALL + grid(p.t - d0, d1 - d0, COLS_ROLLOUT)
@@ -232,6 +229,54 @@ impl ChartWalk {
     }
 }
 
+/// The chart's latency rows, log-spaced from `lo` to `hi` (natural logs of
+/// ns). A row is the latency's place on that scale, as
+/// [`Rows::by_formula`] computes it; the least latency of each row is
+/// found once, so that a probe's row is a few comparisons, not a
+/// logarithm (the same rows: the formula never falls as latency rises).
+#[derive(Debug, Clone)]
+struct Rows {
+    lo: f64,
+    hi: f64,
+    least: Vec<i64>,
+}
+
+impl Rows {
+    fn new(lo: f64, hi: f64) -> Rows {
+        let mut rows = Rows {
+            lo,
+            hi,
+            least: Vec::new(),
+        };
+        rows.least = (1..ROWS)
+            .map(|r| {
+                let (mut a, mut b) = (0i64, i64::MAX);
+                while a < b {
+                    let mid = a + (b - a) / 2;
+                    if rows.by_formula(mid) >= r {
+                        b = mid;
+                    } else {
+                        a = mid + 1;
+                    }
+                }
+                a
+            })
+            .collect();
+        rows
+    }
+
+    fn by_formula(&self, lat: i64) -> usize {
+        let l = (lat.max(1_000) as f64).ln();
+        let row =
+            (((l - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0) * (ROWS - 1) as f64) as usize;
+        row.min(ROWS - 1)
+    }
+
+    fn of(&self, lat: i64) -> usize {
+        self.least.partition_point(|&l| l <= lat)
+    }
+}
+
 /// Seconds from `t0` to `ns`.
 fn secs(t0: i64, ns: i64) -> f64 {
     (ns - t0) as f64 / 1e9
@@ -275,6 +320,21 @@ fn grid(d: i64, span: i64, n: usize) -> usize {
 mod tests {
     use super::*;
     use crate::probes::{Probes, spilled, three_agents};
+
+    #[test]
+    fn a_latencys_row_is_the_formulas() {
+        for top in [2_000, 1_000_000, 4_000_000, 10_000_000_000] {
+            let rows = Rows::new(1e3_f64.ln(), (top as f64).max(2e3).ln());
+            let mut lats: Vec<i64> = vec![i64::MIN, -1, 0, 999, 1000, 1001, top, i64::MAX];
+            for &l in &rows.least {
+                lats.extend([l - 1, l, l + 1]);
+            }
+            lats.extend((0..20_000).map(|k| k * k * 37 % (top * 3)));
+            for lat in lats {
+                assert_eq!(rows.of(lat), rows.by_formula(lat), "{lat} ns, top {top}");
+            }
+        }
+    }
 
     #[test]
     fn each_agents_parts_add_up_to_the_one_merged_walk() {

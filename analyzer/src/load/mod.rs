@@ -146,7 +146,9 @@ pub(crate) fn read_log(
         source,
     };
     let file = File::open(path).map_err(Error::io(path))?;
-    let mut reader = LogReader::new(BufReader::with_capacity(1 << 20, file)).map_err(log_err)?;
+    // A small buffer: a frame's payload, larger, is read past it straight
+    // into the frame's own (not copied twice).
+    let mut reader = LogReader::new(BufReader::with_capacity(1 << 13, file)).map_err(log_err)?;
     let header = reader.header().clone();
     let base = header.wall_anchor_ns.saturating_add(clock_offset_ns);
     let first = header.modes.first().map_or(Mode::New, |m| m.mode);

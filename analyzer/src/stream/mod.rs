@@ -77,6 +77,8 @@ pub(crate) struct Fold {
     /// The position (among all probes) of every [`MARK_EVERY`]th counting
     /// probe.
     marks: Vec<u64>,
+    /// The ok latency is not counted ([`Fold::without_latency`]).
+    no_latency: bool,
 }
 
 /// Counting (not local) probes between two [`Marks`].
@@ -149,6 +151,7 @@ impl Fold {
             gaps: Hist::default(),
             lat: Default::default(),
             marks: Vec::new(),
+            no_latency: false,
         }
     }
 
@@ -194,7 +197,7 @@ impl Fold {
             b.first.get_or_insert(t);
             b.last = Some(t);
         }
-        if class == CLASS_OK {
+        if class == CLASS_OK && !self.no_latency {
             self.lat[0].push(lat);
             if let Some(p) = phase_of(self.rollout, t) {
                 self.lat[p].push(lat);
@@ -243,6 +246,13 @@ impl Fold {
     /// [`Fold::new`], else the frame path's choice.
     pub(crate) fn bin_ns_for(&self, span_ns: i64) -> i64 {
         self.bins.width_for(span_ns)
+    }
+
+    /// Leaves the ok latency uncounted: a merged view's is its agents'
+    /// added up ([`Quantiles::of_latency`]).
+    pub(crate) fn without_latency(mut self) -> Fold {
+        self.no_latency = true;
+        self
     }
 
     /// Counts the gaps below 1 ms one by one too, so that their quantiles

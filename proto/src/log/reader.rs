@@ -119,9 +119,10 @@ impl<R: Read> Frames<R> {
         }
         let (len, crc) = parse_prefix(prefix, offset)?;
         self.buf.clear();
-        self.buf.resize(len as usize, 0);
-        let got = read_full(&mut self.r, &mut self.buf)?;
-        if got < self.buf.len() {
+        self.buf.reserve_exact(len as usize);
+        // Into the buffer's spare room, not zeroed first; short at EOF.
+        let got = (&mut self.r).take(u64::from(len)).read_to_end(&mut self.buf)?;
+        if got < len as usize {
             return Ok(torn(FRAME_PREFIX + got));
         }
         self.offset += (FRAME_PREFIX + got) as u64;
