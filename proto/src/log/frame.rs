@@ -9,7 +9,7 @@ pub(crate) const FRAME_PREFIX: usize = 8;
 
 /// What a data frame carries; `P` is the probe's wire form of the file's
 /// format version.
-#[derive(Debug, Encode, Decode)]
+#[derive(Debug, PartialEq, Eq, Encode, Decode)]
 pub(crate) enum FrameBody<P> {
     /// A batch of probes, with the backend names first seen in it (appended
     /// to the table in order, so ids stay stable).
@@ -23,6 +23,8 @@ pub(crate) enum FrameBody<P> {
 
 /// Caps what a decoder may allocate for one frame, whatever its bytes claim.
 const DECODE_LIMIT: usize = 8 * MAX_FRAME_LEN as usize;
+#[cfg(test)]
+pub(crate) const DECODE_LIMIT_FOR_TESTS: usize = DECODE_LIMIT;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
@@ -65,6 +67,12 @@ pub(crate) fn parse_prefix(prefix: [u8; FRAME_PREFIX], offset: u64) -> Result<(u
 
 /// Checks a whole payload against its checksum and decodes it.
 pub(crate) fn decode_payload<T: Decode<()>>(payload: &[u8], crc: u32, offset: u64) -> Result<T> {
+    check_crc(payload, crc, offset)?;
+    decode_checked(payload, offset)
+}
+
+/// Checks a whole payload against its checksum.
+pub(crate) fn check_crc(payload: &[u8], crc: u32, offset: u64) -> Result<()> {
     let actual = crc32fast::hash(payload);
     if actual != crc {
         return Err(LogError::Corrupt {
@@ -72,6 +80,23 @@ pub(crate) fn decode_payload<T: Decode<()>>(payload: &[u8], crc: u32, offset: u6
             reason: format!("checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"),
         });
     }
+    Ok(())
+}
+
+/// A data frame's payload (its checksum checked): read by hand when it
+/// reads exactly ([`super::fast`]), else by bincode.
+pub(crate) fn decode_probes<P>(payload: &[u8], offset: u64) -> Result<FrameBody<P>>
+where
+    P: super::fast::ReadProbe + Decode<()>,
+{
+    match super::fast::frame_body(payload, DECODE_LIMIT) {
+        Some(body) => Ok(body),
+        None => decode_checked(payload, offset),
+    }
+}
+
+/// Decodes a payload whose checksum is checked.
+pub(crate) fn decode_checked<T: Decode<()>>(payload: &[u8], offset: u64) -> Result<T> {
     let (value, used) =
         bincode::decode_from_slice(payload, config()).map_err(|e| LogError::Corrupt {
             offset,

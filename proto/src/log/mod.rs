@@ -64,6 +64,7 @@
 //! assert_eq!(log.end_count, Some(1));
 //! ```
 
+mod fast;
 mod frame;
 mod header;
 mod reader;

@@ -4,7 +4,9 @@ use std::io::{self, Read};
 
 use serde::Serialize;
 
-use super::frame::{FRAME_PREFIX, FrameBody, decode_payload, parse_prefix};
+use super::frame::{
+    FRAME_PREFIX, FrameBody, check_crc, decode_payload, decode_probes, parse_prefix,
+};
 use super::header::HeaderV1;
 use super::record::{Undecodable, WireProbe, WireProbeV1};
 use super::{FORMAT_VERSION, Header, LogError, MAGIC, Probe, Result};
@@ -121,7 +123,9 @@ impl<R: Read> Frames<R> {
         self.buf.clear();
         self.buf.reserve_exact(len as usize);
         // Into the buffer's spare room, not zeroed first; short at EOF.
-        let got = (&mut self.r).take(u64::from(len)).read_to_end(&mut self.buf)?;
+        let got = (&mut self.r)
+            .take(u64::from(len))
+            .read_to_end(&mut self.buf)?;
         if got < len as usize {
             return Ok(torn(FRAME_PREFIX + got));
         }
@@ -342,15 +346,16 @@ impl RawFrame {
     /// deltas start from 0), so frames may be decoded on several threads.
     pub fn decode(&self) -> Result<Batch> {
         let offset = self.offset;
+        check_crc(&self.payload, self.crc, offset)?;
         let body = if self.version == 1 {
             body(
-                decode_payload::<FrameBody<WireProbeV1>>(&self.payload, self.crc, offset)?,
+                decode_probes::<WireProbeV1>(&self.payload, offset)?,
                 offset,
                 WireProbeV1::decode,
             )?
         } else {
             body(
-                decode_payload::<FrameBody<WireProbe>>(&self.payload, self.crc, offset)?,
+                decode_probes::<WireProbe>(&self.payload, offset)?,
                 offset,
                 WireProbe::decode,
             )?

@@ -235,6 +235,53 @@ fn undelta(base: u64, d: u64) -> u64 {
 /// Why a wire probe does not decode.
 pub(crate) type Undecodable = &'static str;
 
+impl super::fast::ReadProbe for WireProbeV1 {
+    fn read(c: &mut super::fast::Cursor<'_>) -> Option<WireProbeV1> {
+        Some(WireProbeV1 {
+            intended_delta: c.i64()?,
+            start_delta: c.u64()?,
+            connect: c.u64()?,
+            first_byte_delta: c.u64()?,
+            total_delta: c.u64()?,
+            status: c.u16()?,
+            outcome: c.u8()?,
+            backend: c.u32()?,
+        })
+    }
+}
+
+impl super::fast::ReadProbe for WireConn {
+    fn read(c: &mut super::fast::Cursor<'_>) -> Option<WireConn> {
+        Some(WireConn {
+            id: c.u64()?,
+            age: c.u64()?,
+            requests: c.u32()?,
+            state: c.u8()?,
+        })
+    }
+}
+
+impl super::fast::ReadProbe for WireProbe {
+    fn read(c: &mut super::fast::Cursor<'_>) -> Option<WireProbe> {
+        let base = WireProbeV1::read(c)?;
+        let kind = match c.variant()? {
+            0 => WireKind::New,
+            1 => WireKind::Slow,
+            2 => WireKind::Reuse(WireConn::read(c)?),
+            3 => WireKind::Any {
+                mode: c.u8()?,
+                conn: if c.option()? {
+                    Some(WireConn::read(c)?)
+                } else {
+                    None
+                },
+            },
+            _ => return None,
+        };
+        Some(WireProbe { base, kind })
+    }
+}
+
 impl WireProbeV1 {
     fn encode(p: &Probe, prev_intended: u64) -> WireProbeV1 {
         WireProbeV1 {
@@ -290,6 +337,12 @@ impl WireProbe {
             base: WireProbeV1::encode(p, prev_intended),
             kind,
         }
+    }
+
+    /// The version-1 part.
+    #[cfg(test)]
+    pub(crate) fn base_for_tests(&self) -> WireProbeV1 {
+        self.base
     }
 
     /// Decodes, given the previous probe's intended start in the frame.
