@@ -13,8 +13,9 @@ use crate::probes::Probes;
 use crate::probes::Source;
 use crate::query::Ctx;
 use crate::report::{AgentReport, EventMark, REPORT_SCHEMA_VERSION, Report, Span};
-use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles, first_pass};
+use crate::stream::{Folded, LatencyPick, Quantiles, first_pass};
 use crate::summary::summary;
+use crate::walks::Walks;
 use crate::windows::{union, widen_partial, windows};
 use crate::{AnalyzeOptions, Error, Result};
 
@@ -225,33 +226,6 @@ pub struct Gather {
     pub plots: bool,
 }
 
-/// An agent's second pass: its gaps and ok latencies, and its part of the
-/// merged view's ok latencies.
-type AgentPicks = (GapPick, LatencyPick, Option<LatencyPick>);
-
-/// What one task of the second or third walk gives (each a part of a walk,
-/// the parts in start order).
-enum Done {
-    /// A part of the merged view's fold.
-    Fold(Box<Fold>),
-    /// A part of an agent's second pass, and of report.html's chart.
-    Picks(usize, AgentPicks, Option<Box<crate::html::ChartWalk>>),
-    /// A part of the merged view's gaps.
-    Gaps(GapPick),
-    /// A part of the run figure.
-    Plot(crate::plot::PlotWalk),
-}
-
-/// A task of a walk.
-type Task<'a> = Box<dyn FnOnce() -> PolarsResult<Done> + Send + 'a>;
-
-/// Runs the tasks on the cores, the first first; their answers in their
-/// order.
-fn run_tasks(tasks: Vec<Task<'_>>) -> PolarsResult<Vec<Done>> {
-    use rayon::prelude::*;
-    tasks.into_par_iter().with_max_len(1).map(|t| t()).collect()
-}
-
 impl Analysis {
     /// Analyses a run directory or a bare probe log.
     pub fn run(path: &Path, opts: &AnalyzeOptions) -> Result<Analysis> {
@@ -387,95 +361,33 @@ impl Analysis {
         );
         let all = Probes::of(sources.clone());
         let view = Probes::of(rolled.iter().map(|&i| sources[i].clone()).collect());
-        // Each walk is cut in parts by start, walked side by side.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let parts = 2 * cores;
-
-        // The second walk: each agent's spill for its quantiles, the merged
-        // view for its fold, and report.html's chart.
-        let mut tasks: Vec<Task<'_>> = Vec::new();
-        if merged {
-            for part in view.cut(parts)? {
-                tasks.push(Box::new(move || {
-                    let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns))
-                        .dense_gaps()
-                        .without_latency();
-                    let mut out_of_order = None;
-                    part.for_each(|r| {
-                        if out_of_order.is_none()
-                            && let Err(e) = f.push(r.t, r.lat, r.outcome, r.class, r.backend)
-                        {
-                            out_of_order = Some(e);
-                        }
-                    })?;
-                    if let Some(e) = out_of_order {
-                        polars_bail!(ComputeError: "{e}");
-                    }
-                    Ok(Done::Fold(Box::new(f)))
-                }));
-            }
-        }
-        let per_agent = parts.div_ceil(sources.len()).max(1);
-        let top = merged_lat.max_latency();
-        for (i, (s, f)) in sources.iter().zip(&folded).enumerate() {
-            for part in Probes::of(vec![s.clone()]).cut(per_agent)? {
-                let q = &f.quantiles;
-                let mine = (merged && !control[i]).then(|| merged_lat.latency_pick());
-                let chart = gather
-                    .page
-                    .then(|| crate::html::ChartWalk::new(span, top, rollout, i));
-                tasks.push(Box::new(move || {
-                    let mut gaps = q.gap_pick().after(part.last_before(|_| true)?);
-                    let (mut lat, mut mine, mut chart) = (q.latency_pick(), mine, chart);
-                    part.for_each(|r| {
-                        gaps.push(r.t);
-                        lat.push(r.t, r.lat, r.class);
-                        if let Some(m) = &mut mine {
-                            m.push(r.t, r.lat, r.class);
-                        }
-                        if let Some(c) = &mut chart {
-                            c.push(&r);
-                        }
-                    })?;
-                    Ok(Done::Picks(i, (gaps, lat, mine), chart.map(Box::new)))
-                }));
-            }
-        }
-        let mut merged_fold: Option<Fold> = None;
-        let mut picks: Vec<Option<AgentPicks>> = vec![None; sources.len()];
-        let mut chart: Option<crate::html::ChartWalk> = None;
-        for done in run_tasks(tasks)? {
-            match done {
-                Done::Fold(f) => match &mut merged_fold {
-                    None => merged_fold = Some(*f),
-                    Some(all) => all.append(*f),
-                },
-                Done::Picks(i, (g, l, m), c) => {
-                    match &mut picks[i] {
-                        None => picks[i] = Some((g, l, m)),
-                        Some((ag, al, am)) => {
-                            ag.add(g);
-                            al.add(l);
-                            if let (Some(a), Some(m)) = (am, m) {
-                                a.add(m);
-                            }
-                        }
-                    }
-                    match (&mut chart, c) {
-                        (None, c) => chart = c.map(|c| *c),
-                        (Some(all), Some(c)) => all.add(*c),
-                        _ => {}
-                    }
-                }
-                Done::Gaps(..) | Done::Plot(_) => {}
-            }
-        }
-        let merged_fold = merged_fold.map(|f| f.tables(ctx.bin_ns)).transpose()?;
+        let walks = Walks {
+            sources: &sources,
+            folded: &folded,
+            control: &control,
+            merged: merged.then_some(&view),
+            merged_lat: &merged_lat,
+            ctx,
+            rollout,
+            span,
+            gather,
+            parts: 2 * cores,
+        };
+        let mut second = walks.second()?;
+        let merged_fold = second
+            .merged_fold()
+            .map(|f| f.tables(ctx.bin_ns))
+            .transpose()?;
         let mut merged_picks = None;
         let mut stats = Vec::new();
-        for (p, f) in picks.into_iter().zip(&folded) {
+        let mut picks = std::mem::take(&mut second.picks).into_iter();
+        for f in &folded {
             let q = &f.quantiles;
-            let (gaps, lat, mine) = p.unwrap_or_else(|| (q.gap_pick(), q.latency_pick(), None));
+            let (gaps, lat, mine) = picks
+                .next()
+                .flatten()
+                .unwrap_or_else(|| (q.gap_pick(), q.latency_pick(), None));
             stats.push(q.stats(gaps, q.latency(lat)));
             if let Some(m) = mine {
                 match &mut merged_picks {
@@ -489,47 +401,14 @@ impl Analysis {
             Some(l) => l,
             None => &stats[rolled[0]].latency,
         });
-
-        // The third walk: the merged view's gaps, and the run figure.
-        let mut tasks: Vec<Task<'_>> = Vec::new();
         let exact_gaps = merged_fold.as_ref().and_then(|f| f.quantiles.exact_gaps());
-        if let (Some(f), None) = (&merged_fold, &exact_gaps) {
-            for part in view.cut(parts)? {
-                let q = &f.quantiles;
-                tasks.push(Box::new(move || {
-                    let mut gaps = q.gap_pick().after(part.last_before(|_| true)?);
-                    part.for_each(|r| gaps.push(r.t))?;
-                    Ok(Done::Gaps(gaps))
-                }));
-            }
-        }
-        if gather.plots {
-            for (i, s) in sources.iter().enumerate() {
-                for part in Probes::of(vec![s.clone()]).cut(per_agent)? {
-                    tasks.push(Box::new(move || {
-                        let mut plot = crate::plot::PlotWalk::of_source(span, p999, i);
-                        part.for_each(|r| plot.push(&r))?;
-                        Ok(Done::Plot(plot))
-                    }));
-                }
-            }
-        }
-        let mut gaps: Option<GapPick> = None;
-        let mut plot: Option<crate::plot::PlotWalk> = None;
-        for done in run_tasks(tasks)? {
-            match done {
-                Done::Gaps(g) => match &mut gaps {
-                    None => gaps = Some(g),
-                    Some(all) => all.add(g),
-                },
-                Done::Plot(p) => match &mut plot {
-                    None => plot = Some(p),
-                    Some(all) => all.add(p),
-                },
-                _ => {}
-            }
-        }
-        let merged_stats = match (merged_fold, exact_gaps, gaps, merged_latency) {
+        let gap_walk = match (&merged_fold, &exact_gaps) {
+            (Some(f), None) => Some(&f.quantiles),
+            _ => None,
+        };
+        let third = walks.third(gap_walk, p999)?;
+        let (chart, plot) = (second.chart, third.plot);
+        let merged_stats = match (merged_fold, exact_gaps, third.gaps, merged_latency) {
             (Some(f), Some(g), _, Some(l)) => Some((f.tables, f.quantiles.stats_from(g, l))),
             (Some(f), None, Some(g), Some(l)) => Some((f.tables, f.quantiles.stats(g, l))),
             _ => None,

@@ -42,6 +42,7 @@ mod stream;
 mod summary;
 pub mod synth;
 pub mod truth;
+mod walks;
 mod windows;
 
 use std::path::Path;

@@ -23,7 +23,7 @@ const IN_FLIGHT: usize = 8;
 
 /// Probes a group of frames holds before it is handed on (the last may
 /// hold fewer).
-const BATCH: usize = 1 << 15;
+const BATCH: usize = 1 << 13;
 
 /// Probes of consecutive frames, each frame's as decoded.
 pub(crate) type Frames = Vec<Vec<Probe>>;

@@ -157,7 +157,7 @@ pub(crate) fn read_log(
     // The frames decode here (on `decoders` threads), the probes go to
     // their columns or spill on a thread of their own.
     let (read, sink) = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Probe>>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Probe>>>(2);
         let consumer = s.spawn(move || {
             let mut sink = sink;
             for frames in rx {
