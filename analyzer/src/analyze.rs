@@ -375,10 +375,15 @@ impl Analysis {
             parts: 2 * cores,
         };
         let mut second = walks.second()?;
-        let merged_fold = second
+        let mut merged_fold = second
             .merged_fold()
             .map(|f| f.tables(ctx.bin_ns))
             .transpose()?;
+        // Its bins, outcomes and backends: its agents' added up.
+        if let Some(m) = &mut merged_fold {
+            let agents: Vec<_> = rolled.iter().map(|&i| &folded[i].tables).collect();
+            crate::stream::sum_tables(&agents, &mut m.tables)?;
+        }
         let mut merged_picks = None;
         let mut stats = Vec::new();
         let mut picks = std::mem::take(&mut second.picks).into_iter();

@@ -162,7 +162,7 @@ impl Walks<'_> {
                 tasks.push(Box::new(move || {
                     let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns))
                         .dense_gaps()
-                        .without_latency();
+                        .order_only();
                     let mut out_of_order = None;
                     part.for_each(|r| {
                         if out_of_order.is_none()

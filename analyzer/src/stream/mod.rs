@@ -21,6 +21,9 @@
 
 mod bins;
 mod exact;
+mod sum;
+
+pub(crate) use sum::sum_tables;
 
 use std::collections::BTreeMap;
 
@@ -77,8 +80,8 @@ pub(crate) struct Fold {
     /// The position (among all probes) of every [`MARK_EVERY`]th counting
     /// probe.
     marks: Vec<u64>,
-    /// The ok latency is not counted ([`Fold::without_latency`]).
-    no_latency: bool,
+    /// Only what needs the order is folded ([`Fold::order_only`]).
+    order_only: bool,
 }
 
 /// Counting (not local) probes between two [`Marks`].
@@ -151,7 +154,7 @@ impl Fold {
             gaps: Hist::default(),
             lat: Default::default(),
             marks: Vec::new(),
-            no_latency: false,
+            order_only: false,
         }
     }
 
@@ -175,33 +178,8 @@ impl Fold {
         }
         self.last = t;
         self.probes += 1;
-        match self.outcomes.get_mut(outcome as usize) {
-            Some(n) => *n += 1,
-            None => {
-                // Outcome bytes are u8: the frame path groups them all the same.
-                self.outcomes.resize(outcome as usize + 1, 0);
-                self.outcomes[outcome as usize] = 1;
-            }
-        }
-        if backend as usize > self.backends.len() {
-            self.backends
-                .resize(backend as usize, BackendAcc::default());
-            self.bins.grow(backend as usize);
-        }
-        self.bins.push(t, class, backend);
-        if let Some(b) = backend
-            .checked_sub(1)
-            .and_then(|i| self.backends.get_mut(i as usize))
-        {
-            b.n += 1;
-            b.first.get_or_insert(t);
-            b.last = Some(t);
-        }
-        if class == CLASS_OK && !self.no_latency {
-            self.lat[0].push(lat);
-            if let Some(p) = phase_of(self.rollout, t) {
-                self.lat[p].push(lat);
-            }
+        if !self.order_only {
+            self.count(t, lat, outcome, class, backend);
         }
         if class == CLASS_LOCAL {
             return Ok(());
@@ -235,6 +213,38 @@ impl Fold {
         Ok(())
     }
 
+    /// Counts what needs no order: outcomes, bins, backends, latency.
+    fn count(&mut self, t: i64, lat: i64, outcome: u32, class: u32, backend: u32) {
+        match self.outcomes.get_mut(outcome as usize) {
+            Some(n) => *n += 1,
+            None => {
+                // Outcome bytes are u8: the frame path groups them all the same.
+                self.outcomes.resize(outcome as usize + 1, 0);
+                self.outcomes[outcome as usize] = 1;
+            }
+        }
+        if backend as usize > self.backends.len() {
+            self.backends
+                .resize(backend as usize, BackendAcc::default());
+            self.bins.grow(backend as usize);
+        }
+        self.bins.push(t, class, backend);
+        if let Some(b) = backend
+            .checked_sub(1)
+            .and_then(|i| self.backends.get_mut(i as usize))
+        {
+            b.n += 1;
+            b.first.get_or_insert(t);
+            b.last = Some(t);
+        }
+        if class == CLASS_OK {
+            self.lat[0].push(lat);
+            if let Some(p) = phase_of(self.rollout, t) {
+                self.lat[p].push(lat);
+            }
+        }
+    }
+
     /// The first and last start folded, if any.
     #[cfg(test)]
     pub(crate) fn span(&self) -> Option<(i64, i64)> {
@@ -248,10 +258,12 @@ impl Fold {
         self.bins.width_for(span_ns)
     }
 
-    /// Leaves the ok latency uncounted: a merged view's is its agents'
-    /// added up ([`Quantiles::of_latency`]).
-    pub(crate) fn without_latency(mut self) -> Fold {
-        self.no_latency = true;
+    /// Folds only what needs one start order: the runs, failures by run,
+    /// the gaps and the span. The rest (outcomes, bins, backends, ok
+    /// latency) of a merged view is its agents' added up ([`sum_tables`],
+    /// [`Quantiles::of_latency`]).
+    pub(crate) fn order_only(mut self) -> Fold {
+        self.order_only = true;
         self
     }
 

@@ -190,12 +190,11 @@ fn finished(
     )
 }
 
-#[test]
-fn folds_of_the_parts_appended_are_the_fold_of_the_whole() {
+/// Two agents' spills: failures in runs (some across any cut), local
+/// errors, two backends, ties.
+fn two_agents() -> Vec<crate::probes::Source> {
     use crate::load::{CLASS_FAIL, CLASS_LOCAL, CLASS_OK};
     use crate::probes::{Row, Source};
-    // Two agents: failures in runs (some across any cut), local errors,
-    // two backends, ties.
     let mut sources = Vec::new();
     for agent in 0..2i64 {
         let mut w = crate::spill::SpillWriter::<Row>::new(None).unwrap();
@@ -222,6 +221,12 @@ fn folds_of_the_parts_appended_are_the_fold_of_the_whole() {
             w.finish(None, &mut |_| {}).unwrap(),
         )));
     }
+    sources
+}
+
+#[test]
+fn folds_of_the_parts_appended_are_the_fold_of_the_whole() {
+    let sources = two_agents();
     let p = Probes::of(sources);
     let rollout = Some(Span {
         start_ns: 1_500_000_000,
@@ -245,6 +250,49 @@ fn folds_of_the_parts_appended_are_the_fold_of_the_whole() {
             assert!(a.equals_missing(b), "{n} parts:\n{a}\n{b}");
         }
     }
+}
+
+#[test]
+fn a_merged_views_counts_are_its_agents_added_up() {
+    let sources = two_agents();
+    let (bin_ns, rollout) = (10_000_000, None);
+    let merged = Probes::of(sources.clone());
+    let whole = first_pass(&merged, 2, rollout, Some(bin_ns))
+        .unwrap()
+        .tables(bin_ns)
+        .unwrap()
+        .tables;
+    let agents: Vec<_> = sources
+        .iter()
+        .map(|s| {
+            let p = Probes::of(vec![s.clone()]);
+            first_pass(&p, 2, rollout, Some(bin_ns))
+                .unwrap()
+                .tables(bin_ns)
+                .unwrap()
+                .tables
+        })
+        .collect();
+    let mut f = Fold::new(2, rollout, Some(bin_ns)).order_only();
+    merged
+        .for_each(|r| f.push(r.t, r.lat, r.outcome, r.class, r.backend).unwrap())
+        .unwrap();
+    let mut summed = f.tables(bin_ns).unwrap().tables;
+    super::sum_tables(&agents.iter().collect::<Vec<_>>(), &mut summed).unwrap();
+    let frames = |t: &crate::query::Tables| {
+        vec![
+            t.runs.clone(),
+            t.fail_combos.clone(),
+            t.outcomes.clone(),
+            t.bins.clone(),
+            t.backends.clone(),
+        ]
+    };
+    for (a, b) in frames(&summed).iter().zip(frames(&whole)) {
+        assert!(a.equals_missing(&b), "{a}\n{b}");
+        assert_eq!(a.schema(), b.schema());
+    }
+    assert!(whole.bins.height() > 10);
 }
 
 #[test]
