@@ -1,11 +1,13 @@
 //! One agent's probes kept on disk between the analysis's passes.
 //!
-//! Decoding a log (checksums, bincode's varints, the deltas) is the dear
-//! part of reading it, and the analysis walks the probes several times: the
-//! fold, the quantiles' second walk, the edges of partial windows, the plot
-//! and report.html. So each log is decoded once, and its probes go to an
-//! unlinked temporary file as fixed-size records in start order;
-//! every walk reads them back a block at a time. The process holds a block,
+//! Decoding a log (checksums, varints, the deltas) is the dear part of
+//! reading it, and the analysis walks the probes more than once after the
+//! fold that runs as the log is read: the quantiles' second pass,
+//! report.html's chart, the run figure, the merged view's fold (see
+//! [`crate::walks`]), and the edges of partial windows, read at their
+//! marks. So each log is decoded once, and its probes go to an unlinked
+//! temporary file as fixed-size records in start order; every walk reads
+//! them back a block at a time, or from a given record on. The process holds a block,
 //! not the probes, so its memory does not grow with the probe count; the
 //! kernel's page cache (which it may drop under pressure) keeps the re-reads
 //! at memory speed. The file goes when the [`Spill`] is dropped, and with the
@@ -14,8 +16,9 @@
 //! Start order: a log is in intended-start order, and actual starts lag
 //! their intended ones by a little, so a bounded reordering buffer
 //! ([`REORDER`] probes, a deque sorted by start, equal starts in arrival
-//! order) restores the order a stable sort gives. A log more out of order than that is sorted whole, in
-//! memory, as before (said in a debug line): exact either way.
+//! order) restores the order a stable sort gives. A log more out of order
+//! than that is sorted whole, in memory, as before (said in a debug line):
+//! exact either way.
 //!
 //! A spill holds records of one [`Record`] kind: the analysis's [`Row`]
 //! (what every statistic and plot reads), or the export's [`Full`] probe.
