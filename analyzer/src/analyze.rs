@@ -234,12 +234,12 @@ impl Analysis {
 
     /// Analyses a run, gathering the figures' data in the same walks.
     ///
-    /// The walks: each log is read once (decoded, spilled, and folded as it
-    /// is read); then each agent's spill is walked for the quantiles'
-    /// second pass while one merged walk folds the merged view and gathers
-    /// report.html's chart; then one more merged walk takes the merged
-    /// view's gaps and the run figure (whose axis needs the merged p99.9).
-    /// The edges of partial windows are read from the spill at their marks.
+    /// Each log is read once (decoded, spilled, and folded as it is read);
+    /// then the spills are walked twice, in parts side by side
+    /// ([`crate::walks`]): for the quantiles' second pass, report.html's
+    /// chart and the merged view's fold, then for the run figure (whose axis
+    /// needs the merged p99.9). The edges of partial windows are read from
+    /// the spill at their marks.
     pub fn run_gathering(path: &Path, opts: &AnalyzeOptions, gather: Gather) -> Result<Analysis> {
         let inputs = inputs(path, opts)?;
         let mut warnings = Vec::new();
@@ -395,10 +395,7 @@ impl Analysis {
                 .unwrap_or_else(|| (q.gap_pick(), q.latency_pick(), None));
             stats.push(q.stats(gaps, q.latency(lat)));
             if let Some(m) = mine {
-                match &mut merged_picks {
-                    None => merged_picks = Some(m),
-                    Some(all) => LatencyPick::add(all, m),
-                }
+                crate::walks::put(&mut merged_picks, m, LatencyPick::add);
             }
         }
         let merged_latency = merged_picks.map(|p| merged_lat.latency(p));

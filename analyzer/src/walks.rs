@@ -22,7 +22,7 @@ use crate::plot::PlotWalk;
 use crate::probes::{Probes, Source};
 use crate::query::Ctx;
 use crate::report::Span;
-use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles};
+use crate::stream::{Fold, Folded, GapPick, LatencyPick, Quantiles, fold_into};
 
 /// An agent's second pass: its gaps and ok latencies, and its part of the
 /// merged view's ok latencies.
@@ -57,6 +57,14 @@ pub(crate) struct Gathered {
     pub plot: Option<PlotWalk>,
 }
 
+/// Puts `v` in `slot`, or adds it to what is there.
+pub(crate) fn put<T>(slot: &mut Option<T>, v: T, add: impl FnOnce(&mut T, T)) {
+    match slot {
+        None => *slot = Some(v),
+        Some(all) => add(all, v),
+    }
+}
+
 impl Gathered {
     fn take(&mut self, done: Done) {
         match done {
@@ -70,30 +78,19 @@ impl Gathered {
                 if self.picks.len() <= i {
                     self.picks.resize_with(i + 1, || None);
                 }
-                match &mut self.picks[i] {
-                    None => self.picks[i] = Some((g, l, m)),
-                    Some((ag, al, am)) => {
-                        ag.add(g);
-                        al.add(l);
-                        if let (Some(a), Some(m)) = (am, m) {
-                            a.add(m);
-                        }
+                put(&mut self.picks[i], (g, l, m), |(ag, al, am), (g, l, m)| {
+                    ag.add(g);
+                    al.add(l);
+                    if let (Some(a), Some(m)) = (am, m) {
+                        a.add(m);
                     }
-                }
-                match (&mut self.chart, c) {
-                    (None, c) => self.chart = c.map(|c| *c),
-                    (Some(all), Some(c)) => all.add(*c),
-                    _ => {}
+                });
+                if let Some(c) = c {
+                    put(&mut self.chart, *c, ChartWalk::add);
                 }
             }
-            Done::Gaps(g) => match &mut self.gaps {
-                None => self.gaps = Some(g),
-                Some(all) => all.add(g),
-            },
-            Done::Plot(p) => match &mut self.plot {
-                None => self.plot = Some(*p),
-                Some(all) => all.add(*p),
-            },
+            Done::Gaps(g) => put(&mut self.gaps, g, GapPick::add),
+            Done::Plot(p) => put(&mut self.plot, *p, PlotWalk::add),
         }
     }
 
@@ -160,21 +157,10 @@ impl Walks<'_> {
         if let Some(view) = self.merged {
             for (k, part) in view.cut(self.parts)?.into_iter().enumerate() {
                 tasks.push(Box::new(move || {
-                    let mut f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns))
+                    let f = Fold::new(ctx.backends, rollout, Some(ctx.bin_ns))
                         .dense_gaps()
                         .order_only();
-                    let mut out_of_order = None;
-                    part.for_each(|r| {
-                        if out_of_order.is_none()
-                            && let Err(e) = f.push(r.t, r.lat, r.outcome, r.class, r.backend)
-                        {
-                            out_of_order = Some(e);
-                        }
-                    })?;
-                    if let Some(e) = out_of_order {
-                        polars_bail!(ComputeError: "{e}");
-                    }
-                    Ok(Done::Fold(k, Box::new(f)))
+                    Ok(Done::Fold(k, Box::new(fold_into(&part, f)?)))
                 }));
             }
         }

@@ -294,13 +294,7 @@ impl ChartData {
         let walk = match &a.figures.chart {
             Some(w) => w.clone(),
             None => {
-                let top = a
-                    .report
-                    .merged
-                    .latency
-                    .iter()
-                    .find(|l| l.phase == "all")
-                    .map_or(1, |l| l.max_ns);
+                let top = crate::plot::all_phases(&a.report.merged.latency).map_or(1, |l| l.max_ns);
                 let mut walk = ChartWalk::new(a.probes.span()?, top, a.report.rollout, 0);
                 a.probes.for_each(|p| walk.push(&p))?;
                 walk

@@ -144,12 +144,16 @@ impl PlotWalk {
     }
 }
 
+/// The ok latency of all phases, when there are ok probes.
+pub(crate) fn all_phases(
+    latency: &[crate::report::LatencyPhase],
+) -> Option<&crate::report::LatencyPhase> {
+    latency.iter().find(|l| l.phase == "all")
+}
+
 /// The p99.9 of the ok latency of all phases (0 without ok probes).
 pub(crate) fn p999(latency: &[crate::report::LatencyPhase]) -> i64 {
-    latency
-        .iter()
-        .find(|l| l.phase == "all")
-        .map_or(0, |l| l.p999_ns)
+    all_phases(latency).map_or(0, |l| l.p999_ns)
 }
 
 impl PlotData {

@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 pub use compare::{compare_png, compare_svg};
-pub(crate) use data::{PlotData, PlotWalk, p999};
+pub(crate) use data::{PlotData, PlotWalk, all_phases, p999};
 
 use crate::{Analysis, Error, Result};
 

@@ -63,6 +63,18 @@ struct BackendAcc {
     last: Option<i64>,
 }
 
+impl BackendAcc {
+    /// Adds the answers of `other` (the same backend's, any probes).
+    fn add(&mut self, other: &BackendAcc) {
+        self.n += other.n;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+    }
+}
+
 /// The fold of one probe set.
 #[derive(Debug)]
 pub(crate) struct Fold {
@@ -266,9 +278,7 @@ impl Fold {
             self.set_backends(later.backends.len() as u32);
         }
         for (a, b) in self.backends.iter_mut().zip(&later.backends) {
-            a.n += b.n;
-            a.first = a.first.or(b.first);
-            a.last = b.last.or(a.last);
+            a.add(b);
         }
         let mut bins = later.bins;
         bins.grow(self.backends.len());
@@ -326,12 +336,7 @@ impl Fold {
             else {
                 continue;
             };
-            to.n += acc.n;
-            to.first = match (to.first, acc.first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            to.last = to.last.max(acc.last);
+            to.add(acc);
         }
         self.backends = accs;
         self.bins.remap(map, backends as usize);
@@ -475,7 +480,11 @@ pub(crate) fn first_pass(
     rollout: Option<Span>,
     bin_ns: Option<i64>,
 ) -> PolarsResult<Fold> {
-    let mut fold = Fold::new(backends, rollout, bin_ns);
+    fold_into(probes, Fold::new(backends, rollout, bin_ns))
+}
+
+/// `fold` with every probe of `probes` folded in, in start order.
+pub(crate) fn fold_into(probes: &Probes, mut fold: Fold) -> PolarsResult<Fold> {
     let mut first_error = None;
     probes.for_each(|r| {
         if first_error.is_none()
