@@ -249,12 +249,6 @@ impl<R: Record> SpillWriter<R> {
         self.out.write_all(&self.block)
     }
 
-    /// Whether every probe went to `written` in start order (else the
-    /// spill was sorted at the end, and must be walked for that order).
-    pub(crate) fn wrote_in_order(&self) -> bool {
-        !self.overflowed
-    }
-
     /// The spill, every probe in start order; the buffered probes go to
     /// `written` first.
     pub(crate) fn finish(
@@ -460,7 +454,7 @@ mod tests {
         for r in rows {
             w.push(*r, &mut note).unwrap();
         }
-        let in_order = w.wrote_in_order();
+        let in_order = !w.overflowed;
         let s = w.finish(Some(dir.path()), &mut note).unwrap();
         assert_eq!(seen.len(), rows.len(), "every probe is seen as written");
         if in_order {

@@ -59,8 +59,8 @@ fn writer<'w, R: Record>(
 }
 
 /// What hands the fold each probe as it is written; a probe out of order
-/// (only from a log too far out of order, sorted at the end) sets
-/// `unfolded`.
+/// (which a log too far out of order for the reordering buffer always
+/// gives: its spill is sorted at the end) sets `unfolded`.
 fn feed<'f>(fold: &'f mut Option<Fold>, unfolded: &'f mut bool) -> impl FnMut(&Row) + 'f {
     move |r| {
         if let Some(f) = fold.as_mut()
@@ -183,11 +183,12 @@ impl<'a> Sink<'a> {
             if let Some(w) = w {
                 let part = &mut self.parts[m];
                 part.sorted = w.in_order;
-                let folded = w.wrote_in_order();
                 let s = w.finish(dir, &mut feed(&mut part.fold, &mut part.unfolded));
                 let s = s.map_err(self.spill_err())?;
                 let part = &mut self.parts[m];
-                if !folded || part.unfolded || self.fold.is_none() {
+                // A log too far out of order reached the fold out of order:
+                // its sorted spill is folded again instead.
+                if part.unfolded {
                     part.fold = None;
                 }
                 part.spill = Some(s);

@@ -296,6 +296,54 @@ fn a_merged_views_counts_are_its_agents_added_up() {
 }
 
 #[test]
+fn a_log_too_far_out_of_order_is_folded_from_its_sorted_spill() {
+    use seamless_proto::{Header, LogWriter, Outcome, Probe};
+    // 70,000 probes, one window of refusals; written in start order, and
+    // with the last probe first (further out of order than the buffer).
+    let probes: Vec<Probe> = (0..70_000u64)
+        .map(|k| {
+            let failed = (30_000..30_040).contains(&k);
+            Probe {
+                intended_ns: 1_000_000 + k * 100_000,
+                start_ns: 1_000_000 + k * 100_000 + k % 13,
+                connect_ns: 50_000,
+                first_byte_ns: if failed { 0 } else { 150_000 },
+                total_ns: if failed {
+                    50_000
+                } else {
+                    200_000 + k % 7 * 10_000
+                },
+                status: if failed { 0 } else { 200 },
+                outcome: if failed {
+                    Outcome::ConnectRefused
+                } else {
+                    Outcome::Ok
+                },
+                ..Probe::default()
+            }
+        })
+        .collect();
+    let mut moved = probes.clone();
+    moved.rotate_right(1);
+    let mut summaries = Vec::new();
+    for ps in [&probes, &moved] {
+        // The same agent's name in both (the windows name their agents).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe-node.log");
+        let mut w =
+            LogWriter::new(std::fs::File::create(&path).unwrap(), &Header::example()).unwrap();
+        for p in ps {
+            w.push(p).unwrap();
+        }
+        w.finish().unwrap();
+        let a = crate::Analysis::run(&path, &AnalyzeOptions::default()).unwrap();
+        summaries.push(a.report.agents[0].summary.clone());
+    }
+    assert_eq!(summaries[0].windows.len(), 1);
+    assert_eq!(summaries[0], summaries[1]);
+}
+
+#[test]
 fn the_fold_refuses_a_probe_out_of_order() {
     let mut fold = Fold::new(0, None, None);
     fold.push(10, 1, 0, crate::load::CLASS_OK, 0).unwrap();
